@@ -1,0 +1,1 @@
+"""Data files shipped with the service (the topic lexicon, example articles)."""

@@ -1,0 +1,1 @@
+"""Pure pipeline stages: no Kafka, no I/O, so each is testable on its own."""
