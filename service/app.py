@@ -1,0 +1,150 @@
+"""The faust application: two thin agents around the pipeline, a table, and ``/metrics``.
+
+    articles.raw ──prepare──► <app>-articles.prepared (keyed by content hash)
+                                    │
+                              resolve (dedup table) ──► enriched | duplicates | deadletter
+    any rejected record ──────────────────────────────► deadletter
+
+Agents only move bytes, count and time; every decision is in ``pipeline``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from pydantic import ValidationError
+
+from service.metrics import CONTENT_TYPE, Metrics
+from service.pipeline import Origin, Output, Pipeline, PreparedArticle
+from service.settings import Settings
+from service.topics import DEDUP_TABLE, TopicNames, declare
+
+log = logging.getLogger(__name__)
+
+
+def _headers(
+    raw: Iterable[tuple[str, bytes | None]] | Mapping[str, bytes] | None,
+) -> tuple[tuple[str, bytes | None], ...]:
+    if not raw:
+        return ()
+    items = raw.items() if isinstance(raw, Mapping) else raw
+    return tuple((str(k), None if v is None else bytes(v)) for k, v in items)
+
+
+def origin_of(message: Any) -> Origin:
+    timestamp = (
+        datetime.fromtimestamp(message.timestamp, UTC) if message.timestamp is not None else None
+    )
+    return Origin(
+        topic=message.topic,
+        partition=message.partition,
+        offset=message.offset,
+        key=message.key,
+        value=message.value if message.value is not None else b"",
+        headers=_headers(message.headers),
+        timestamp=timestamp,
+    )
+
+
+def faust_options(settings: Settings) -> dict[str, Any]:
+    """faust settings that matter on a real cluster and on the embedded broker alike."""
+    options: dict[str, Any] = {
+        "broker": settings.faust_broker_url(),
+        "store": "memory://",
+        "autodiscover": False,
+        "topic_partitions": settings.partitions,
+        "topic_replication_factor": settings.replication_factor,
+        "broker_session_timeout": settings.session_timeout_s,
+        "broker_heartbeat_interval": settings.heartbeat_interval_s,
+        "consumer_auto_offset_reset": "earliest",
+        "web_enabled": True,
+        "web_bind": settings.web_host,
+        "web_host": settings.web_host,
+        "web_port": settings.web_port,
+        "datadir": str(settings.data_dir),
+        "producer_linger": 0.005,
+    }
+    if settings.security_protocol != "PLAINTEXT":
+        options["broker_credentials"] = _credentials(settings)
+    return options
+
+
+def _credentials(settings: Settings) -> Any:
+    import ssl
+
+    context = None
+    if settings.security_protocol in ("SSL", "SASL_SSL"):
+        context = ssl.create_default_context(
+            cafile=str(settings.ssl_cafile) if settings.ssl_cafile else None
+        )
+    if settings.sasl_mechanism is None:
+        return faust.SSLCredentials(context)
+    password = settings.sasl_password.get_secret_value() if settings.sasl_password else ""
+    if settings.sasl_mechanism == "PLAIN":
+        return faust.SASLCredentials(
+            username=settings.sasl_username, password=password, ssl_context=context
+        )
+    return faust.SASLCredentials(
+        username=settings.sasl_username,
+        password=password,
+        ssl_context=context,
+        mechanism=settings.sasl_mechanism,
+    )
+
+
+def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
+    metrics = metrics if metrics is not None else Metrics()
+    pipeline = Pipeline(settings, metrics)
+    names = TopicNames.from_settings(settings)
+    app = faust.App(settings.app_id, **faust_options(settings))
+    topics = declare(app, settings)
+    index = app.Table(
+        DEDUP_TABLE,
+        default=None,
+        key_type=str,
+        partitions=settings.partitions,
+    )
+
+    async def publish(output: Output) -> None:
+        start = time.perf_counter()
+        await topics[output.topic].send(key=output.key, value=output.value_bytes())
+        metrics.stage_duration.labels("publish").observe(time.perf_counter() - start)
+        metrics.produced.labels(output.topic).inc()
+
+    @app.agent(topics[names.raw], name="prepare")
+    async def prepare(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            metrics.consumed.labels(names.raw).inc()
+            result = pipeline.prepare(origin_of(event.message))
+            if isinstance(result, Output):
+                await publish(result)
+            else:
+                await topics[names.prepared].send(
+                    key=result.content_hash.encode("ascii"),
+                    value=result.model_dump_json().encode("utf-8"),
+                )
+
+    @app.agent(topics[names.prepared], name="resolve")
+    async def resolve(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            metrics.consumed.labels(names.prepared).inc()
+            try:
+                article = PreparedArticle.model_validate_json(event.value)
+            except ValidationError:
+                # Only this service writes the internal topic: a record it cannot read
+                # comes from an incompatible version. Say so loudly; do not guess.
+                log.exception("unreadable internal record at %s", origin_of(event.message).position)
+                continue
+            await publish(pipeline.resolve(article, index))
+
+    @app.page("/metrics")
+    async def metrics_page(web: Any, request: Any) -> Any:
+        return web.bytes(metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+
+    app.newsstream_metrics = metrics  # type: ignore[attr-defined]
+    return app

@@ -1,0 +1,271 @@
+"""The stages composed once, for the worker's agents and for batch mode alike.
+
+Work is split in two halves around the one piece of shared state:
+
+* ``prepare`` (decode → parse → hash) needs nothing but the record, so it runs
+  on whichever partition the producer chose;
+* ``resolve`` (dedup → classify → build the output) needs the dedup index, so
+  the worker runs it after repartitioning by ``content_hash``.
+
+Batch mode calls both back to back with a dict as the index, which is why the
+two paths cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict
+
+from schemas.models import (
+    DatePrecision,
+    DateSource,
+    DeadLetter,
+    DeadLetterReason,
+    DuplicateNotice,
+    EnrichedArticle,
+    Header,
+    RawArticle,
+    Stage,
+)
+from service import __version__
+from service.metrics import Metrics
+from service.settings import Settings
+from service.stages.classify import classify
+from service.stages.decode import DecodeError, decode_record
+from service.stages.dedup import Index, check_and_remember, content_hash
+from service.stages.normalize import normalize_for_matching
+from service.stages.parse import ParseError, parse_article
+
+PIPELINE_VERSION = __version__
+Clock = Callable[[], datetime]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Origin(BaseModel):
+    """Where a record was read, with its bytes untouched: what a dead letter must keep."""
+
+    # Bytes travel as base64 on the internal topic: any byte sequence survives JSON.
+    model_config = ConfigDict(frozen=True, ser_json_bytes="base64", val_json_bytes="base64")
+
+    topic: str
+    partition: int | None
+    offset: int | None
+    key: bytes | None = None
+    value: bytes
+    headers: tuple[tuple[str, bytes | None], ...] = ()
+    timestamp: datetime | None = None
+
+    @property
+    def position(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+    def header_map(self) -> dict[str, bytes]:
+        return {k.lower(): v for k, v in self.headers if v is not None}
+
+
+class PreparedArticle(BaseModel):
+    """Internal record between the two halves (the repartition topic carries it)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    origin: Origin
+    raw: RawArticle
+    article_id: str
+    content_hash: str
+    title: str
+    lead: str
+    text: str
+    url: str | None
+    author: str | None
+    published_at: datetime
+    date_precision: DatePrecision
+    date_source: DateSource
+    language: str
+    language_confidence: float
+    warnings: tuple[str, ...] = ()
+
+
+OutputRecord = EnrichedArticle | DuplicateNotice | DeadLetter
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One record for one output topic: exactly what the worker publishes."""
+
+    topic: str
+    key: bytes | None
+    record: OutputRecord
+
+    def value_bytes(self) -> bytes:
+        return self.record.model_dump_json().encode("utf-8")
+
+
+def derive_article_id(raw: RawArticle, url: str | None, digest: str) -> str:
+    """The producer's id, else stable across replays: from the URL, else from the content."""
+    if raw.id:
+        return raw.id
+    basis = f"url:{url}" if url else f"content:{raw.source}:{digest}"
+    return "a-" + hashlib.blake2b(basis.encode("utf-8"), digest_size=10).hexdigest()
+
+
+class Pipeline:
+    def __init__(
+        self, settings: Settings, metrics: Metrics | None = None, clock: Clock = _utcnow
+    ) -> None:
+        self.settings = settings
+        self.metrics = metrics if metrics is not None else Metrics()
+        self.clock = clock
+
+    @contextmanager
+    def _timed(self, stage: Stage) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.metrics.stage_duration.labels(stage).observe(time.perf_counter() - start)
+
+    # ------------------------------------------------------------------ halves
+
+    def prepare(self, origin: Origin) -> PreparedArticle | Output:
+        """decode → parse → hash; a rejected record comes back as its dead letter."""
+        s = self.settings
+        try:
+            with self._timed("decode"):
+                raw = decode_record(
+                    origin.value,
+                    origin.header_map(),
+                    max_record_bytes=s.max_record_bytes,
+                    max_body_bytes=s.max_body_bytes,
+                    now=origin.timestamp,
+                )
+        except DecodeError as exc:
+            return self.dead_letter(origin, "decode", exc.reason, exc)
+        try:
+            with self._timed("parse"):
+                parsed = parse_article(raw)
+                digest = content_hash(normalize_for_matching(parsed.text))
+        except ParseError as exc:
+            return self.dead_letter(origin, "parse", exc.reason, exc)
+        except Exception as exc:  # a parser bug must not lose the record
+            return self.dead_letter(origin, "parse", "internal_error", exc)
+        return PreparedArticle(
+            origin=origin,
+            raw=raw.model_copy(update={"body": ""}),
+            article_id=derive_article_id(raw, parsed.url, digest),
+            content_hash=digest,
+            title=parsed.title,
+            lead=parsed.lead,
+            text=parsed.text,
+            url=parsed.url,
+            author=parsed.author,
+            published_at=parsed.published_at,
+            date_precision=parsed.date_precision,
+            date_source=parsed.date_source,
+            language=parsed.language,
+            language_confidence=parsed.language_confidence,
+            warnings=parsed.warnings,
+        )
+
+    def resolve(self, article: PreparedArticle, index: Index) -> Output:
+        """dedup → classify → the one output record for this article."""
+        now = self.clock()
+        try:
+            with self._timed("dedup"):
+                verdict = check_and_remember(
+                    index, article.content_hash, article.article_id, article.origin.position
+                )
+        except Exception as exc:
+            return self.dead_letter(article.origin, "dedup", "internal_error", exc)
+        if verdict.original is not None:
+            assert verdict.method is not None
+            notice = DuplicateNotice(
+                article_id=article.article_id,
+                duplicate_of=verdict.original.article_id,
+                story_id=verdict.story_id,
+                similarity=verdict.similarity,
+                method=verdict.method,
+                url=article.url,
+                source=article.raw.source,
+                fetched_at=article.raw.fetched_at,
+                title=article.title,
+                pipeline_version=PIPELINE_VERSION,
+                processed_at=now,
+            )
+            self.metrics.duplicates.labels(verdict.method).inc()
+            return Output(self.settings.topic_duplicates, verdict.story_id.encode(), notice)
+        try:
+            with self._timed("classify"):
+                labels = classify(article.title, article.text, article.language)
+                enriched = EnrichedArticle(
+                    article_id=article.article_id,
+                    story_id=verdict.story_id,
+                    url=article.url,
+                    source=article.raw.source,
+                    fetched_at=article.raw.fetched_at,
+                    title=article.title,
+                    lead=article.lead,
+                    text=article.text,
+                    author=article.author,
+                    published_at=article.published_at,
+                    date_precision=article.date_precision,
+                    date_source=article.date_source,
+                    language=article.language,
+                    language_confidence=article.language_confidence,
+                    content_hash=article.content_hash,
+                    topics=list(labels.topics),
+                    events=list(labels.events),
+                    actors=list(labels.actors),
+                    locations=list(labels.locations),
+                    figures=list(labels.figures),
+                    warnings=list(article.warnings),
+                    pipeline_version=PIPELINE_VERSION,
+                    processed_at=now,
+                )
+        except Exception as exc:
+            return self.dead_letter(article.origin, "classify", "internal_error", exc)
+        self.metrics.enriched.labels(article.language).inc()
+        return Output(self.settings.topic_enriched, verdict.story_id.encode(), enriched)
+
+    def process(self, origin: Origin, index: Index) -> Output:
+        """Both halves in one call: batch mode."""
+        prepared = self.prepare(origin)
+        if isinstance(prepared, Output):
+            return prepared
+        return self.resolve(prepared, index)
+
+    # ------------------------------------------------------------------ rejects
+
+    def dead_letter(
+        self, origin: Origin, stage: Stage, reason: DeadLetterReason, exc: BaseException
+    ) -> Output:
+        detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
+        letter = DeadLetter(
+            key_b64=_b64(origin.key),
+            value_b64=_b64(origin.value) or "",
+            headers=[Header(key=k, value_b64=_b64(v)) for k, v in origin.headers],
+            topic=origin.topic,
+            partition=origin.partition,
+            offset=origin.offset,
+            stage=stage,
+            error_type=type(exc).__name__,
+            reason=reason,
+            detail=detail[:2000],
+            pipeline_version=PIPELINE_VERSION,
+            failed_at=self.clock(),
+        )
+        self.metrics.deadletters.labels(stage, reason).inc()
+        return Output(self.settings.topic_deadletter, origin.key, letter)
+
+
+def _b64(value: bytes | None) -> str | None:
+    return None if value is None else base64.b64encode(value).decode("ascii")

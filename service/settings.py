@@ -1,0 +1,105 @@
+"""The one settings object: every option, its default and its environment variable.
+
+Read once, explicitly, by whoever starts the service (never at import time), so
+tests and the CLI can build their own.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+
+class Settings(BaseSettings):
+    """Environment prefix ``NEWSSTREAM_``; e.g. ``NEWSSTREAM_BROKER_URL=kafka://host:9092``."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSSTREAM_", frozen=True, extra="ignore")
+
+    # --- broker
+    broker_url: str | None = Field(
+        default=None,
+        description="Kafka bootstrap servers, e.g. 'kafka://k1:9092;k2:9092' or 'k1:9092,k2:9092'. "
+        "Unset: the embedded broker is started on 127.0.0.1.",
+    )
+    embedded_port: int = Field(default=19092, description="Port of the embedded broker.")
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None
+
+    # --- application
+    app_id: str = Field(default="newsstream", description="Consumer group and internal prefix.")
+    topic_raw: str = "articles.raw"
+    topic_enriched: str = "articles.enriched"
+    topic_duplicates: str = "articles.duplicates"
+    topic_deadletter: str = "articles.deadletter"
+    partitions: int = Field(default=4, ge=1, description="Partitions of every topic.")
+    replication_factor: int = Field(default=1, ge=1)
+
+    # --- limits
+    max_body_bytes: int = Field(
+        default=2_000_000, ge=1024, description="Larger article bodies are dead-lettered."
+    )
+    max_record_bytes: int = Field(
+        default=4_000_000, ge=1024, description="Larger raw records are dead-lettered unparsed."
+    )
+
+    # --- worker
+    web_host: str = Field(default="127.0.0.1", description="Bind address of /metrics.")
+    web_port: int = Field(default=6066, description="Port of /metrics and the worker's web.")
+    data_dir: Path = Field(default=Path(".newsstream"), description="Worker state directory.")
+    log_level: str = "info"
+    session_timeout_s: float = Field(default=10.0, description="Consumer group session timeout.")
+    heartbeat_interval_s: float = 1.5
+
+    def bootstrap_servers(self) -> list[str]:
+        """host:port list, whatever separator or ``kafka://`` prefix the URL used."""
+        url = self.broker_url or f"127.0.0.1:{self.embedded_port}"
+        servers = []
+        for part in url.replace(";", ",").split(","):
+            part = part.strip()
+            if part.startswith("kafka://"):
+                part = part[len("kafka://") :]
+            if part:
+                servers.append(part)
+        return servers
+
+    def faust_broker_url(self) -> str:
+        return "kafka://" + ";".join(self.bootstrap_servers())
+
+    @property
+    def uses_embedded_broker(self) -> bool:
+        return self.broker_url is None
+
+    def output_topics(self) -> tuple[str, str, str]:
+        return (self.topic_enriched, self.topic_duplicates, self.topic_deadletter)
+
+    def all_topics(self) -> tuple[str, ...]:
+        return (self.topic_raw, *self.output_topics())
+
+    def kafka_python_config(self) -> dict[str, Any]:
+        """Connection options for kafka-python clients (producer, consumer, admin)."""
+        config: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers(),
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            config["sasl_mechanism"] = self.sasl_mechanism
+            config["sasl_plain_username"] = self.sasl_username
+            config["sasl_plain_password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            )
+        if self.ssl_cafile:
+            config["ssl_cafile"] = str(self.ssl_cafile)
+        return config
+
+    def masked(self) -> dict[str, Any]:
+        """A dump safe for logs: secrets stay masked."""
+        return self.model_dump(mode="json")

@@ -1,0 +1,116 @@
+"""Shared fixtures. Integration tests get a real broker that this session starts and stops."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from service.broker import free_port, local_broker
+from service.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLES = ROOT / "service" / "data" / "examples"
+SHARED = ROOT.parent / "shared"
+_ids = itertools.count()
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Kafka-protocol broker for the whole session: the same launcher as `newsstream run`."""
+    log_file = tmp_path_factory.mktemp("broker") / "broker.log"
+    server = local_broker(log_file=log_file)
+    server.start()
+    try:
+        yield server.bootstrap
+    finally:
+        server.stop()
+
+
+def isolated_settings(bootstrap: str, tmp_path: Path, **overrides: object) -> Settings:
+    """Settings with topic names and group of their own, so tests never see each other's data."""
+    n = next(_ids)
+    prefix = f"t{os.getpid()}-{n}"
+    values: dict[str, object] = {
+        "broker_url": bootstrap,
+        "app_id": f"newsstream-{prefix}",
+        "topic_raw": f"{prefix}.articles.raw",
+        "topic_enriched": f"{prefix}.articles.enriched",
+        "topic_duplicates": f"{prefix}.articles.duplicates",
+        "topic_deadletter": f"{prefix}.articles.deadletter",
+        "web_port": free_port(),
+        "data_dir": tmp_path / "state",
+        "session_timeout_s": 6.0,
+        "log_level": "info",
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The same settings as NEWSSTREAM_* variables, for a worker in a child process."""
+    env = {}
+    for name, value in settings.model_dump(mode="json").items():
+        if value is not None:
+            env[f"NEWSSTREAM_{name.upper()}"] = str(value)
+    return env
+
+
+class WorkerProcess:
+    """``newsstream worker`` in a child process, as an operator would run it."""
+
+    def __init__(self, settings: Settings, log_path: Path) -> None:
+        self.settings = settings
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{self.settings.web_host}:{self.settings.web_port}/metrics"
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "service.cli", "worker"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **settings_env(self.settings)},
+                cwd=ROOT,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"worker exited early:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.metrics_url, timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError(f"worker web server never came up:\n{self.log()}")
+
+    def scrape(self) -> str:
+        with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
+            return str(response.read().decode("utf-8"))
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-5000:]
+
+    def stop(self, timeout: float = 30) -> int | None:
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
