@@ -111,13 +111,13 @@ def _wait_for_interrupt() -> None:
         stop = True
 
     previous = signal.signal(signal.SIGTERM, handler)
+    previous_int = signal.signal(signal.SIGINT, handler)
     try:
         while not stop:
             time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 # ---------------------------------------------------------------------- produce

@@ -65,14 +65,17 @@ def run_demo(settings: Settings, examples: Path, exit_when_done: bool) -> int:
     echo = click.echo
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
+    # Set both explicitly: a shell starting us in the background may have ignored SIGINT.
     previous = signal.signal(signal.SIGTERM, _raise_stop)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     broker = None
     worker = None
     try:
         if settings.uses_embedded_broker:
-            broker = local_broker(port=settings.embedded_port, log_file=data_dir / "broker.log")
+            server = local_broker(port=settings.embedded_port, log_file=data_dir / "broker.log")
             try:
-                broker.start()
+                server.start()
+                broker = server
             except BrokerError as exc:
                 echo(
                     f"cannot start the broker: {exc}. Set NEWSSTREAM_EMBEDDED_PORT or "
@@ -80,8 +83,8 @@ def run_demo(settings: Settings, examples: Path, exit_when_done: bool) -> int:
                     err=True,
                 )
                 return 1
-            echo(f"● {broker.name} on {broker.bootstrap}")
-            settings = settings.model_copy(update={"broker_url": broker.bootstrap})
+            echo(f"● {server.name} on {server.bootstrap}")
+            settings = settings.model_copy(update={"broker_url": server.bootstrap})
         names = TopicNames.from_settings(settings)
         ensure_topics(settings.bootstrap_servers(), names.external(), settings.partitions)
         echo(f"● topics: {', '.join(names.external())} ({settings.partitions} partitions each)")
@@ -107,6 +110,7 @@ def run_demo(settings: Settings, examples: Path, exit_when_done: bool) -> int:
         return 0
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
         if worker is not None:
             code = stop_process(worker)
             echo(f"● worker stopped (exit code {code})")

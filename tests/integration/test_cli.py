@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import orjson
@@ -34,34 +35,47 @@ def _newsstream(*args: str, env: dict[str, str] | None = None, timeout: float = 
     return result.stdout + result.stderr
 
 
-def test_run_prints_every_example_then_stops_cleanly(tmp_path: Path) -> None:
-    """`newsstream run`: its own broker, topics, worker and examples, all accounted for."""
+def test_run_prints_every_example_and_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
+    """`newsstream run`: its own broker, topics, worker and examples; Ctrl-C stops it all."""
     env = {
         "NEWSSTREAM_EMBEDDED_PORT": str(free_port()),
         "NEWSSTREAM_WEB_PORT": str(free_port()),
         "NEWSSTREAM_DATA_DIR": str(tmp_path / "state"),
         "NEWSSTREAM_SESSION_TIMEOUT_S": "6",
     }
-    env_without_broker = {k: v for k, v in os.environ.items() if k != "NEWSSTREAM_BROKER_URL"}
-    result = subprocess.run(
-        [sys.executable, "-m", "service.cli", "run", "--exit-when-done"],
-        capture_output=True,
-        text=True,
-        env={**env_without_broker, **env},
-        cwd=ROOT,
-        timeout=180,
-        check=False,
-    )
-    out = result.stdout
-    assert result.returncode == 0, out + result.stderr
+    base_env = {k: v for k, v in os.environ.items() if k != "NEWSSTREAM_BROKER_URL"}
+    out_path = tmp_path / "run.out"
+    with (
+        out_path.open("w") as out_file,
+        subprocess.Popen(
+            [sys.executable, "-m", "service.cli", "run"],
+            stdout=out_file,
+            stderr=subprocess.STDOUT,
+            env={**base_env, **env},
+            cwd=ROOT,
+        ) as process,
+    ):
+        deadline = time.monotonic() + 120
+        while "accounted for" not in out_path.read_text():
+            assert process.poll() is None, out_path.read_text()
+            assert time.monotonic() < deadline, out_path.read_text()
+            time.sleep(0.2)
+        metrics_url = f"http://127.0.0.1:{env['NEWSSTREAM_WEB_PORT']}/metrics"
+        with urllib.request.urlopen(metrics_url, timeout=5) as response:
+            assert b"newsstream_records_consumed_total" in response.read()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0, out_path.read_text()
+    out = out_path.read_text()
     assert out.count("✔  ENRICHED") == 4, out
     assert out.count("≡  DUPLICATE") == 1, out
     assert out.count("✘  DEAD LETTER [decode/invalid_json]") == 1, out
+    assert "exact copy of syr-2024-11-13-0017" in out
     assert "all 6 examples accounted for" in out
     assert "[6/6] enriched 4 · duplicates 1 · dead letters 1" in out
     assert "worker stopped (exit code 0)" in out
     assert "broker stopped" in out
     assert not port_open("127.0.0.1", int(env["NEWSSTREAM_EMBEDDED_PORT"]))
+    assert not port_open("127.0.0.1", int(env["NEWSSTREAM_WEB_PORT"]))
 
 
 def test_process_writes_one_output_line_per_input(tmp_path: Path) -> None:
