@@ -22,7 +22,7 @@ from pydantic import ValidationError
 from service.metrics import CONTENT_TYPE, Metrics
 from service.pipeline import Origin, Output, Pipeline, PreparedArticle
 from service.settings import Settings
-from service.topics import DEDUP_TABLE, TopicNames, declare
+from service.topics import DEDUP_TABLE, SEQUENCER_PARTITIONS, TopicNames, declare
 
 log = logging.getLogger(__name__)
 
@@ -107,7 +107,7 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         DEDUP_TABLE,
         default=None,
         key_type=str,
-        partitions=settings.partitions,
+        partitions=SEQUENCER_PARTITIONS,
     )
 
     async def publish(output: Output) -> None:
@@ -135,10 +135,12 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
             metrics.consumed.labels(names.prepared).inc()
             try:
                 article = PreparedArticle.model_validate_json(event.value)
-            except ValidationError:
-                # Only this service writes the internal topic: a record it cannot read
-                # comes from an incompatible version. Say so loudly; do not guess.
-                log.exception("unreadable internal record at %s", origin_of(event.message).position)
+            except ValidationError as exc:
+                # Only this service writes the internal topic: a record it cannot read comes
+                # from an incompatible version. Keep it, with where it was, in the dead letters.
+                origin = origin_of(event.message)
+                log.error("unreadable internal record at %s: %s", origin.position, exc)
+                await publish(pipeline.dead_letter(origin, "dedup", "internal_error", exc))
                 continue
             await publish(pipeline.resolve(article, index))
 

@@ -87,9 +87,10 @@ def broker(port: int | None, no_topics: bool) -> None:
     from service.topics import TopicNames
 
     settings = _settings()
+    stop = _StopSignal()
     server = local_broker(port=port or settings.embedded_port)
-    server.start()
     try:
+        server.start()
         if not no_topics:
             ensure_topics(
                 [server.bootstrap],
@@ -97,27 +98,32 @@ def broker(port: int | None, no_topics: bool) -> None:
                 settings.partitions,
             )
         click.echo(f"{server.name} listening on {server.bootstrap} (Ctrl-C to stop)")
-        _wait_for_interrupt()
+        stop.wait()
     finally:
         server.stop()
+        stop.restore()
         click.echo("broker stopped")
 
 
-def _wait_for_interrupt() -> None:
-    stop = False
+class _StopSignal:
+    """SIGINT/SIGTERM set a flag instead of raising, from the moment it is created."""
 
-    def handler(signum: int, frame: Any) -> None:
-        nonlocal stop
-        stop = True
+    def __init__(self) -> None:
+        self.stopped = False
+        self._previous = {
+            sig: signal.signal(sig, self._handle) for sig in (signal.SIGINT, signal.SIGTERM)
+        }
 
-    previous = signal.signal(signal.SIGTERM, handler)
-    previous_int = signal.signal(signal.SIGINT, handler)
-    try:
-        while not stop:
+    def _handle(self, signum: int, frame: Any) -> None:
+        self.stopped = True
+
+    def wait(self) -> None:
+        while not self.stopped:
             time.sleep(0.2)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 # ---------------------------------------------------------------------- produce

@@ -1,11 +1,17 @@
 """The stages composed once, for the worker's agents and for batch mode alike.
 
-Work is split in two halves around the one piece of shared state:
+Work is split in two halves around the one piece of shared state, the dedup index:
 
-* ``prepare`` (decode → parse → hash) needs nothing but the record, so it runs
-  on whichever partition the producer chose;
-* ``resolve`` (dedup → classify → build the output) needs the dedup index, so
-  the worker runs it after repartitioning by ``content_hash``.
+* ``prepare`` (decode → parse → classify → fingerprint) needs nothing but the
+  record, so it runs in parallel on whichever partition the producer chose and
+  holds nearly all the CPU work;
+* ``resolve`` (dedup → output) needs the index, so the worker runs it on a
+  single-partition internal topic: every article meets the one index in one
+  total order, whatever the raw partitioning or the number of workers.
+
+Classification happens before deduplication so that it runs in the parallel
+half; a duplicate's labels are computed and then dropped, a small price next to
+serialising all classification work behind the index.
 
 Batch mode calls both back to back with a dict as the index, which is why the
 two paths cannot drift apart.
@@ -24,15 +30,20 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict
 
 from schemas.models import (
+    Actor,
     DatePrecision,
     DateSource,
     DeadLetter,
     DeadLetterReason,
     DuplicateNotice,
     EnrichedArticle,
+    EventLabel,
+    Figure,
     Header,
+    Location,
     RawArticle,
     Stage,
+    TopicLabel,
 )
 from service import __version__
 from service.metrics import Metrics
@@ -93,6 +104,11 @@ class PreparedArticle(BaseModel):
     language: str
     language_confidence: float
     warnings: tuple[str, ...] = ()
+    topics: tuple[TopicLabel, ...] = ()
+    events: tuple[EventLabel, ...] = ()
+    actors: tuple[Actor, ...] = ()
+    locations: tuple[Location, ...] = ()
+    figures: tuple[Figure, ...] = ()
 
 
 OutputRecord = EnrichedArticle | DuplicateNotice | DeadLetter
@@ -137,7 +153,7 @@ class Pipeline:
     # ------------------------------------------------------------------ halves
 
     def prepare(self, origin: Origin) -> PreparedArticle | Output:
-        """decode → parse → hash; a rejected record comes back as its dead letter."""
+        """decode → parse → classify → fingerprint; a rejected record becomes its dead letter."""
         s = self.settings
         try:
             with self._timed("decode"):
@@ -158,6 +174,11 @@ class Pipeline:
             return self.dead_letter(origin, "parse", exc.reason, exc)
         except Exception as exc:  # a parser bug must not lose the record
             return self.dead_letter(origin, "parse", "internal_error", exc)
+        try:
+            with self._timed("classify"):
+                labels = classify(parsed.title, parsed.text, parsed.language)
+        except Exception as exc:
+            return self.dead_letter(origin, "classify", "internal_error", exc)
         return PreparedArticle(
             origin=origin,
             raw=raw.model_copy(update={"body": ""}),
@@ -174,10 +195,15 @@ class Pipeline:
             language=parsed.language,
             language_confidence=parsed.language_confidence,
             warnings=parsed.warnings,
+            topics=labels.topics,
+            events=labels.events,
+            actors=labels.actors,
+            locations=labels.locations,
+            figures=labels.figures,
         )
 
     def resolve(self, article: PreparedArticle, index: Index) -> Output:
-        """dedup → classify → the one output record for this article."""
+        """dedup → the one output record for this article."""
         now = self.clock()
         try:
             with self._timed("dedup"):
@@ -203,36 +229,31 @@ class Pipeline:
             )
             self.metrics.duplicates.labels(verdict.method).inc()
             return Output(self.settings.topic_duplicates, verdict.story_id.encode(), notice)
-        try:
-            with self._timed("classify"):
-                labels = classify(article.title, article.text, article.language)
-                enriched = EnrichedArticle(
-                    article_id=article.article_id,
-                    story_id=verdict.story_id,
-                    url=article.url,
-                    source=article.raw.source,
-                    fetched_at=article.raw.fetched_at,
-                    title=article.title,
-                    lead=article.lead,
-                    text=article.text,
-                    author=article.author,
-                    published_at=article.published_at,
-                    date_precision=article.date_precision,
-                    date_source=article.date_source,
-                    language=article.language,
-                    language_confidence=article.language_confidence,
-                    content_hash=article.content_hash,
-                    topics=list(labels.topics),
-                    events=list(labels.events),
-                    actors=list(labels.actors),
-                    locations=list(labels.locations),
-                    figures=list(labels.figures),
-                    warnings=list(article.warnings),
-                    pipeline_version=PIPELINE_VERSION,
-                    processed_at=now,
-                )
-        except Exception as exc:
-            return self.dead_letter(article.origin, "classify", "internal_error", exc)
+        enriched = EnrichedArticle(
+            article_id=article.article_id,
+            story_id=verdict.story_id,
+            url=article.url,
+            source=article.raw.source,
+            fetched_at=article.raw.fetched_at,
+            title=article.title,
+            lead=article.lead,
+            text=article.text,
+            author=article.author,
+            published_at=article.published_at,
+            date_precision=article.date_precision,
+            date_source=article.date_source,
+            language=article.language,
+            language_confidence=article.language_confidence,
+            content_hash=article.content_hash,
+            topics=list(article.topics),
+            events=list(article.events),
+            actors=list(article.actors),
+            locations=list(article.locations),
+            figures=list(article.figures),
+            warnings=list(article.warnings),
+            pipeline_version=PIPELINE_VERSION,
+            processed_at=now,
+        )
         self.metrics.enriched.labels(article.language).inc()
         return Output(self.settings.topic_enriched, verdict.story_id.encode(), enriched)
 

@@ -8,6 +8,7 @@ from typing import Any
 from service.settings import Settings
 
 DEDUP_TABLE = "dedup_index"
+SEQUENCER_PARTITIONS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +25,7 @@ class TopicNames:
         prefix = settings.app_id
         return cls(
             raw=settings.topic_raw,
-            # Internal: parsed articles repartitioned by content hash.
+            # Internal: prepared articles on their way to the dedup sequencer.
             prepared=f"{prefix}-articles.prepared",
             enriched=settings.topic_enriched,
             duplicates=settings.topic_duplicates,
@@ -51,5 +52,9 @@ def declare(app: Any, settings: Settings) -> dict[str, Any]:
         "partitions": settings.partitions,
     }
     topics = {name: app.topic(name, **raw_bytes) for name in names.external()}
-    topics[names.prepared] = app.topic(names.prepared, internal=True, **raw_bytes)
+    # One partition: the dedup sequencer. Every article meets the one index in one total
+    # order, so a copy is found whichever raw partition or worker its original went through.
+    topics[names.prepared] = app.topic(
+        names.prepared, internal=True, **{**raw_bytes, "partitions": SEQUENCER_PARTITIONS}
+    )
     return topics

@@ -273,3 +273,39 @@ def _strip_letter_keys(records: Counter[bytes], settings: Settings) -> Counter[b
 def test_offsets_are_committed_on_shutdown(run: Run) -> None:
     """A clean stop commits everything consumed: a restart replays nothing."""
     assert run.committed.get(0) == len(run.inputs)
+
+
+def test_a_restarted_worker_recovers_the_dedup_index(run: Run, tmp_path: Path) -> None:
+    """The index comes back from its changelog: a re-post after a restart is still a copy,
+    and nothing consumed before the restart is processed again."""
+    sample = next(
+        orjson.loads(v) for _k, v in run.inputs if v.startswith(b'{"id": "syr-2024-11-13-0017"')
+    )
+    repost = {**sample, "id": "after-restart-1", "source": "late-outlet.example", "url": None}
+    worker = WorkerProcess(run.settings, tmp_path / "worker2.log")
+    worker.start()
+    try:
+        with Feeder(run.settings) as feeder:
+            feeder.send_all([(None, orjson.dumps(repost))], run.settings.topic_raw, partition=1)
+        follower = Follower(run.settings, TopicNames.from_settings(run.settings).outputs())
+        new: list[tuple[str, bytes | None, bytes]] = []
+        try:
+            deadline = time.monotonic() + 90
+            # Skip what the first worker wrote; wait for one new record, then 3 s for extras.
+            while len(new) < 1 + len(run.outputs) and time.monotonic() < deadline:
+                new.extend(follower.poll(0.5))
+            quiet_until = time.monotonic() + 3
+            while time.monotonic() < quiet_until:
+                new.extend(follower.poll(0.5))
+        finally:
+            follower.close()
+    finally:
+        assert worker.stop() == 0, worker.log()
+    fresh = Counter(new) - Counter(run.outputs)
+    assert Counter(new) - fresh == Counter(run.outputs)
+    assert sum(fresh.values()) == 1, fresh
+    ((topic, _key, value),) = fresh
+    notice = orjson.loads(value)
+    assert topic == run.settings.topic_duplicates
+    assert notice["article_id"] == "after-restart-1"
+    assert notice["duplicate_of"] == "syr-2024-11-13-0017"
