@@ -148,5 +148,20 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
+    @app.page("/healthz")
+    async def healthz(web: Any, request: Any) -> Any:
+        """Alive: the event loop answers."""
+        return web.json({"status": "ok"})
+
+    @app.page("/readyz")
+    async def readyz(web: Any, request: Any) -> Any:
+        """Ready: member of the group with partitions assigned (503 while joining or idle)."""
+        assigned = sorted(f"{tp.topic}/{tp.partition}" for tp in app.consumer.assignment())
+        ready = bool(assigned) and not app.rebalancing
+        return web.json(
+            {"status": "ready" if ready else "not ready", "assigned": assigned},
+            status=200 if ready else 503,
+        )
+
     app.newsstream_metrics = metrics  # type: ignore[attr-defined]
     return app

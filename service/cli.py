@@ -61,6 +61,7 @@ def worker(web_port: int | None, loglevel: str | None) -> None:
         settings.replication_factor,
         **_admin_security(settings),
     )
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_app(settings)
     Worker(app, loglevel=settings.log_level).execute_from_commandline()
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,6 +98,15 @@ class WorkerProcess:
             except OSError:
                 time.sleep(0.2)
         raise RuntimeError(f"worker web server never came up:\n{self.log()}")
+
+    def readiness(self) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, body) of /readyz."""
+        url = f"http://{self.settings.web_host}:{self.settings.web_port}/readyz"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
 
     def scrape(self) -> str:
         with urllib.request.urlopen(self.metrics_url, timeout=5) as response:
