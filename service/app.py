@@ -10,6 +10,7 @@ Agents only move bytes, count and time; every decision is in ``pipeline``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -97,6 +98,44 @@ def _credentials(settings: Settings) -> Any:
     )
 
 
+class CommitWatch:
+    """Turns the consumer's view of its partitions into lag and commit-age gauges.
+
+    Lag is the high watermark minus the committed offset, both as the broker
+    reports them: right on Apache Kafka. A partition whose committed offset has
+    not moved while its lag is above zero is stalled, which the commit
+    timestamp shows (alert on ``time() - newsstream_last_commit_timestamp_seconds``).
+    """
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self.last_offsets: dict[tuple[str, int], int | None] = {}
+
+    def observe(self, app: Any, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        consumer = app.consumer
+        assignment = consumer.assignment()
+        self.metrics.ready.set(1 if assignment and not app.rebalancing else 0)
+        seen = set()
+        for tp in assignment:
+            key = (tp.topic, tp.partition)
+            seen.add(key)
+            labels = (tp.topic, str(tp.partition))
+            # faust keeps the last committed offset per partition; it has no public accessor.
+            committed = consumer._committed_offset.get(tp)
+            if key not in self.last_offsets or committed != self.last_offsets[key]:
+                self.last_offsets[key] = committed
+                self.metrics.last_commit.labels(*labels).set(now)
+            highwater = consumer.highwater(tp)
+            if highwater is not None:
+                self.metrics.lag.labels(*labels).set(max(0, highwater - (committed or 0)))
+        for key in set(self.last_offsets) - seen:  # revoked: stop reporting it
+            del self.last_offsets[key]
+            for gauge in (self.metrics.lag, self.metrics.last_commit):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(key[0], str(key[1]))
+
+
 def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     metrics = metrics if metrics is not None else Metrics()
     pipeline = Pipeline(settings, metrics)
@@ -115,6 +154,15 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         await topics[output.topic].send(key=output.key, value=output.value_bytes())
         metrics.stage_duration.labels("publish").observe(time.perf_counter() - start)
         metrics.produced.labels(output.topic).inc()
+        now = time.time()
+        if output.ingested_at is not None:
+            metrics.ingest_latency.labels(output.topic).observe(
+                max(0.0, now - output.ingested_at.timestamp())
+            )
+        if output.fetched_at is not None:
+            metrics.fetch_latency.labels(output.topic).observe(
+                max(0.0, now - output.fetched_at.timestamp())
+            )
 
     @app.agent(topics[names.raw], name="prepare")
     async def prepare(stream: faust.StreamT[bytes]) -> None:
@@ -143,6 +191,13 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
                 await publish(pipeline.dead_letter(origin, "dedup", "internal_error", exc))
                 continue
             await publish(pipeline.resolve(article, index))
+            metrics.index_articles.set(len(index))
+
+    commit_watch = CommitWatch(metrics)
+
+    @app.timer(interval=settings.lag_interval_s)  # type: ignore[untyped-decorator]
+    async def observe_consumer() -> None:
+        commit_watch.observe(app)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:

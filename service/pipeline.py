@@ -121,6 +121,8 @@ class Output:
     topic: str
     key: bytes | None
     record: OutputRecord
+    ingested_at: datetime | None = None
+    fetched_at: datetime | None = None
 
     def value_bytes(self) -> bytes:
         return self.record.model_dump_json().encode("utf-8")
@@ -166,6 +168,7 @@ class Pipeline:
                 )
         except DecodeError as exc:
             return self.dead_letter(origin, "decode", exc.reason, exc)
+        self.metrics.outcome("decode", "ok")
         try:
             with self._timed("parse"):
                 parsed = parse_article(raw)
@@ -174,11 +177,13 @@ class Pipeline:
             return self.dead_letter(origin, "parse", exc.reason, exc)
         except Exception as exc:  # a parser bug must not lose the record
             return self.dead_letter(origin, "parse", "internal_error", exc)
+        self.metrics.outcome("parse", "ok")
         try:
             with self._timed("classify"):
                 labels = classify(parsed.title, parsed.text, parsed.language)
         except Exception as exc:
             return self.dead_letter(origin, "classify", "internal_error", exc)
+        self.metrics.outcome("classify", "ok")
         return PreparedArticle(
             origin=origin,
             raw=raw.model_copy(update={"body": ""}),
@@ -228,7 +233,14 @@ class Pipeline:
                 processed_at=now,
             )
             self.metrics.duplicates.labels(verdict.method).inc()
-            return Output(self.settings.topic_duplicates, verdict.story_id.encode(), notice)
+            self.metrics.outcome("dedup", "duplicate")
+            return Output(
+                self.settings.topic_duplicates,
+                verdict.story_id.encode(),
+                notice,
+                article.origin.timestamp,
+                article.raw.fetched_at,
+            )
         enriched = EnrichedArticle(
             article_id=article.article_id,
             story_id=verdict.story_id,
@@ -254,8 +266,16 @@ class Pipeline:
             pipeline_version=PIPELINE_VERSION,
             processed_at=now,
         )
-        self.metrics.enriched.labels(article.language).inc()
-        return Output(self.settings.topic_enriched, verdict.story_id.encode(), enriched)
+        event_type = article.events[0].event_type if article.events else "none"
+        self.metrics.enriched.labels(article.language, event_type).inc()
+        self.metrics.outcome("dedup", "original")
+        return Output(
+            self.settings.topic_enriched,
+            verdict.story_id.encode(),
+            enriched,
+            article.origin.timestamp,
+            article.raw.fetched_at,
+        )
 
     def process(self, origin: Origin, index: Index) -> Output:
         """Both halves in one call: batch mode."""
@@ -285,7 +305,8 @@ class Pipeline:
             failed_at=self.clock(),
         )
         self.metrics.deadletters.labels(stage, reason).inc()
-        return Output(self.settings.topic_deadletter, origin.key, letter)
+        self.metrics.outcome(stage, "error" if reason == "internal_error" else "rejected")
+        return Output(self.settings.topic_deadletter, origin.key, letter, origin.timestamp)
 
 
 def _b64(value: bytes | None) -> str | None:

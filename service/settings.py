@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     log_level: str = "info"
     session_timeout_s: float = Field(default=10.0, description="Consumer group session timeout.")
     heartbeat_interval_s: float = 1.5
+    lag_interval_s: float = Field(default=5.0, gt=0, description="How often lag is measured.")
 
     def bootstrap_servers(self) -> list[str]:
         """host:port list, whatever separator or ``kafka://`` prefix the URL used."""

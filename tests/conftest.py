@@ -51,6 +51,7 @@ def isolated_settings(bootstrap: str, tmp_path: Path, **overrides: object) -> Se
         "web_port": free_port(),
         "data_dir": tmp_path / "state",
         "session_timeout_s": 6.0,
+        "lag_interval_s": 0.5,
         "log_level": "info",
     }
     values.update(overrides)

@@ -232,6 +232,15 @@ def test_metrics_agree_with_the_output_topics(run: Run) -> None:
         key = ("newsstream_deadletters_total", (("reason", reason), ("stage", stage)))
         assert m[key] == count
     assert m[("newsstream_duplicates_total", (("method", "exact"),))] == 1
+    assert m[("newsstream_ready", ())] == 1
+    raw0 = (("partition", "0"), ("topic", s.topic_raw))
+    assert m[("newsstream_consumer_lag_records", raw0)] == 0
+    assert m[("newsstream_last_commit_timestamp_seconds", raw0)] > 1.7e9
+    assert m[("newsstream_dedup_index_articles", ())] == 4
+    for topic in s.output_topics():
+        count = m[("newsstream_ingest_to_publish_seconds_count", (("topic", topic),))]
+        assert count == len(run.by_topic(topic))
+    assert m[("newsstream_fetch_to_publish_seconds_count", (("topic", s.topic_enriched),))] == 4
     parse_count = m[("newsstream_stage_duration_seconds_count", (("stage", "parse"),))]
     decode_letters = sum(1 for d in run.by_topic(s.topic_deadletter) if d["stage"] == "decode")
     assert parse_count == len(run.inputs) - decode_letters

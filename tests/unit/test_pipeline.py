@@ -155,7 +155,12 @@ def test_metrics_count_stages_and_rejections(pipeline: Pipeline) -> None:
     pipeline.process(_origin(b"{broken"), {})
     r = pipeline.metrics.registry
     assert r.get_sample_value("newsstream_duplicates_total", {"method": "exact"}) == 1
-    assert r.get_sample_value("newsstream_enriched_articles_total", {"language": "en"}) == 1
+    assert (
+        r.get_sample_value(
+            "newsstream_enriched_articles_total", {"language": "en", "event_type": "none"}
+        )
+        == 1
+    )
     assert (
         r.get_sample_value(
             "newsstream_deadletters_total", {"stage": "decode", "reason": "invalid_json"}
@@ -167,6 +172,27 @@ def test_metrics_count_stages_and_rejections(pipeline: Pipeline) -> None:
     # Classification runs in the parallel half, before dedup: the copy is classified too.
     assert r.get_sample_value("newsstream_stage_duration_seconds_count", {"stage": "classify"}) == 2
     assert r.get_sample_value("newsstream_stage_duration_seconds_count", {"stage": "dedup"}) == 2
+    outcomes = {
+        (stage, outcome): r.get_sample_value(
+            "newsstream_stage_outcomes_total", {"stage": stage, "outcome": outcome}
+        )
+        for stage, outcome in [
+            ("decode", "ok"),
+            ("decode", "rejected"),
+            ("parse", "ok"),
+            ("classify", "ok"),
+            ("dedup", "original"),
+            ("dedup", "duplicate"),
+        ]
+    }
+    assert outcomes == {
+        ("decode", "ok"): 2,
+        ("decode", "rejected"): 1,
+        ("parse", "ok"): 2,
+        ("classify", "ok"): 2,
+        ("dedup", "original"): 1,
+        ("dedup", "duplicate"): 1,
+    }
 
 
 def test_batch_output_lines_follow_the_contract(pipeline: Pipeline) -> None:
