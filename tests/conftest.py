@@ -127,3 +127,18 @@ class WorkerProcess:
                 self.process.kill()
                 self.process.wait()
         return self.process.returncode
+
+
+# Accounting tables that reliability tests leave behind, printed after the run.
+ACCOUNTING: list[tuple[str, dict[str, int]]] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not ACCOUNTING:
+        return
+    columns = ["inputs", "outputs", "accounted", "replayed", "lost", "mismatched"]
+    terminalreporter.section("record accounting")
+    terminalreporter.write_line(f"{'test':<48}" + "".join(f"{c:>11}" for c in columns))
+    for name, row in ACCOUNTING:
+        cells = "".join(f"{row.get(c, 0):>11}" for c in columns)
+        terminalreporter.write_line(f"{name[:48]:<48}{cells}")
