@@ -119,6 +119,7 @@ class Accounting:
         self._by_key: dict[bytes, int] = {}
         for n, (key, value) in enumerate(self.inputs):
             self._by_key[key] = n
+            self._by_article.setdefault(key.decode("utf-8", "replace"), n)
             try:
                 data = orjson.loads(value)
             except orjson.JSONDecodeError:
@@ -168,3 +169,58 @@ class Accounting:
                     bad.append(n)
                     break
         return bad
+
+
+def hostile_records(count: int, seed: int, body_limit: int) -> list[tuple[bytes, bytes, bool]]:
+    """(key, value, must_be_dead_lettered): generated bad input of every kind we have met."""
+    rng = random.Random(seed)
+    good = {"source": "h.example", "fetched_at": "2024-11-13T10:00:00Z"}
+    out: list[tuple[bytes, bytes, bool]] = []
+    for n in range(count):
+        key = f"bad-{n}".encode()
+        good["id"] = key.decode()  # what is parsed after all can be matched to its input
+        body = article_body(rng)
+        kind = rng.randrange(12)
+        value: bytes
+        must = True
+        if kind == 0:  # truncated JSON
+            full = orjson.dumps({**good, "body": body})
+            value = full[: rng.randrange(1, len(full) - 1)]
+        elif kind == 1:  # wrong types
+            field_name = rng.choice(["source", "fetched_at", "body", "metadata", "content_type"])
+            value = orjson.dumps(
+                {**good, "body": body, field_name: rng.choice([17, [1], {"a": 1}])}
+            )
+        elif kind == 2:  # huge field, over the limit
+            value = orjson.dumps({**good, "body": body + " x" * (body_limit // 2 + 10)})
+        elif kind == 3:  # invalid UTF-8 inside JSON
+            raw = bytearray(orjson.dumps({**good, "body": body}))
+            raw[rng.randrange(40, len(raw) - 2)] = rng.choice([0xFF, 0xC3, 0x80, 0xFE])
+            value = bytes(raw)
+        elif kind == 4:  # schema from the future
+            value = orjson.dumps({**good, "body": body, "schema_version": f"{rng.randint(2, 9)}.0"})
+        elif kind == 5:  # not an object
+            value = orjson.dumps(rng.choice([[body], body, 42, None, True]))
+        elif kind == 6:  # empty or blank
+            value = rng.choice([b"", b" ", b"\n\t", orjson.dumps({**good, "body": " \n "})])
+        elif kind == 7:  # binary garbage
+            value = bytes(rng.randrange(256) for _ in range(rng.randint(1, 2000)))
+            if value.lstrip()[:1] == b"{":
+                value = b"\x00" + value
+        elif kind == 8:  # NUL bytes in the text: parsed or rejected, never lost
+            value = orjson.dumps({**good, "body": body.replace(" ", "\x00 ", 5)})
+            must = False
+        elif kind == 9:  # deeply nested HTML
+            depth = rng.randint(100, 20_000)
+            html = "<div>" * depth + f"<p>{body}</p>"
+            value = orjson.dumps({**good, "content_type": "text/html", "body": html})
+            must = False
+        elif kind == 10:  # zip-bomb-like repetition just under the limit
+            word = rng.choice(["ا ", "news ", "<b>", "\n"])
+            value = orjson.dumps({**good, "body": word * ((body_limit - 100) // len(word))})
+            must = False
+        else:  # scripts and styles only
+            html = "<script>" + "x=1;" * 500 + "</script><style>p{}</style>"
+            value = orjson.dumps({**good, "content_type": "text/html", "body": html})
+        out.append((key, value, must))
+    return out
