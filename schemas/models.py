@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 SCHEMA_VERSION = "1.0"
 SUPPORTED_MAJOR = 1
@@ -40,7 +40,14 @@ def _as_utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
-UtcDatetime = Annotated[datetime, AfterValidator(_as_utc)]
+def _iso_only(value: object) -> object:
+    """The JSON Schema says an ISO 8601 string; a bare number is a producer bug, not epoch time."""
+    if isinstance(value, int | float):
+        raise ValueError("timestamps must be ISO 8601 strings, not numbers")
+    return value
+
+
+UtcDatetime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_as_utc)]
 
 
 class _Model(BaseModel):

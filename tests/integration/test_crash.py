@@ -20,9 +20,12 @@ pytestmark = pytest.mark.integration
 RECORDS = 10_000
 
 
-def test_kill_9_mid_stream_loses_nothing_and_replays_identically(
-    broker: str, tmp_path: Path
+@pytest.mark.parametrize("stop_signal", [signal.SIGKILL, signal.SIGTERM], ids=["kill-9", "term"])
+def test_stopping_a_worker_mid_stream_loses_nothing_and_replays_identically(
+    broker: str, tmp_path: Path, stop_signal: signal.Signals
 ) -> None:
+    """SIGKILL: nothing is lost and replays repeat the same records. SIGTERM: the same, and
+    the worker finishes in-flight work, commits and exits 0 within a bounded time."""
     seed = random.randrange(1 << 30)
     rng = random.Random(seed)
     settings = isolated_settings(broker, tmp_path)
@@ -38,6 +41,7 @@ def test_kill_9_mid_stream_loses_nothing_and_replays_identically(
         feeder.send_all(inputs, names.raw)
     follower = Follower(settings, names.outputs())
     restarted: WorkerProcess | None = None
+    code, stop_seconds = None, 0.0
     try:
         deadline = time.monotonic() + 240
         quiet_until: float | None = None
@@ -47,8 +51,10 @@ def test_kill_9_mid_stream_loses_nothing_and_replays_identically(
                 accounting.add(topic, value)
             if restarted is None and accounting.accounted >= kill_after:
                 assert worker.process is not None
-                worker.process.send_signal(signal.SIGKILL)
-                worker.process.wait(10)
+                stopped_at = time.monotonic()
+                worker.process.send_signal(stop_signal)
+                code = worker.process.wait(60)
+                stop_seconds = time.monotonic() - stopped_at
                 restarted = WorkerProcess(settings, tmp_path / "second.log")
                 restarted.start()
             if restarted is not None and accounting.accounted == RECORDS:
@@ -63,8 +69,14 @@ def test_kill_9_mid_stream_loses_nothing_and_replays_identically(
         worker.stop()
 
     summary = accounting.summary()
-    ACCOUNTING.append((f"kill -9 after {kill_after} (seed {seed})", summary))
+    name = "kill -9" if stop_signal == signal.SIGKILL else "SIGTERM"
+    ACCOUNTING.append((f"{name} after {kill_after} (seed {seed})", summary))
     assert restarted is not None, f"never reached {kill_after} outputs:\n{worker.log()}"
+    if stop_signal == signal.SIGTERM:
+        assert code == 0, worker.log()
+        assert stop_seconds < 30, stop_seconds
+    else:
+        assert code == -signal.SIGKILL
     assert summary["lost"] == 0, (summary, restarted.log())
     assert accounting.unmatched == []
     assert accounting.mismatches() == [], summary

@@ -76,3 +76,9 @@ def test_enriched_article_round_trips_through_json() -> None:
     }
     article = EnrichedArticle.model_validate(fields)
     assert EnrichedArticle.model_validate_json(article.model_dump_json()) == article
+
+
+@pytest.mark.parametrize("stamp", [17, 1731492000, 1.5e9])
+def test_timestamps_must_be_strings_not_numbers(stamp: float) -> None:
+    with pytest.raises(ValidationError, match="ISO 8601"):
+        RawArticle.model_validate({"source": "s", "fetched_at": stamp, "body": "b"})
