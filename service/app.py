@@ -69,6 +69,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "web_port": settings.web_port,
         "datadir": str(settings.data_dir),
         "producer_linger": 0.005,
+        "processing_guarantee": settings.processing_guarantee,
     }
     if settings.security_protocol != "PLAINTEXT":
         options["broker_credentials"] = _credentials(settings)

@@ -58,6 +58,10 @@ class Settings(BaseSettings):
     log_level: str = "info"
     session_timeout_s: float = Field(default=10.0, description="Consumer group session timeout.")
     heartbeat_interval_s: float = 1.5
+    processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
+        default="at_least_once",
+        description="exactly_once uses Kafka transactions (Apache Kafka; not the embedded broker).",
+    )
     lag_interval_s: float = Field(default=5.0, gt=0, description="How often lag is measured.")
 
     def bootstrap_servers(self) -> list[str]:
