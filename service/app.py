@@ -10,16 +10,18 @@ Agents only move bytes, count and time; every decision is in ``pipeline``.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
 from pydantic import ValidationError
 
+from service.broker import ensure_topics
 from service.metrics import CONTENT_TYPE, Metrics
 from service.pipeline import Origin, Output, Pipeline, PreparedArticle
 from service.settings import Settings
@@ -70,6 +72,8 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "datadir": str(settings.data_dir),
         "producer_linger": 0.005,
         "processing_guarantee": settings.processing_guarantee,
+        # The leader-election topic serves features this app does not use.
+        "topic_disable_leader": True,
     }
     if settings.security_protocol != "PLAINTEXT":
         options["broker_credentials"] = _credentials(settings)
@@ -116,7 +120,6 @@ class CommitWatch:
         now = time.time() if now is None else now
         consumer = app.consumer
         assignment = consumer.assignment()
-        self.metrics.ready.set(1 if assignment and not app.rebalancing else 0)
         seen = set()
         for tp in assignment:
             key = (tp.topic, tp.partition)
@@ -135,6 +138,80 @@ class CommitWatch:
             for gauge in (self.metrics.lag, self.metrics.last_commit):
                 with contextlib.suppress(KeyError):
                     gauge.remove(key[0], str(key[1]))
+
+
+class BrokerDataLostError(RuntimeError):
+    """The broker restarted empty; this process's offsets no longer mean anything."""
+
+
+def _list_topics(settings: Settings) -> set[str] | None:
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(**settings.kafka_python_config(), request_timeout_ms=5000)
+    except KafkaError:
+        return None
+    try:
+        return set(admin.list_topics())
+    except KafkaError:
+        return None
+    finally:
+        admin.close()
+
+
+class BrokerWatch:
+    """Whether any bootstrap server accepts a connection, logged once per change.
+
+    The Kafka clients retry on their own; this only makes an outage visible in
+    /readyz, in ``newsstream_broker_up`` and in one log line each way.
+    """
+
+    def __init__(
+        self,
+        servers: list[str],
+        metrics: Metrics,
+        on_recovered: Callable[[], Awaitable[None]] | None = None,
+        timeout: float = 1.0,
+    ) -> None:
+        self.servers = servers
+        self.on_recovered = on_recovered
+        self.metrics = metrics
+        self.timeout = timeout
+        self.up = True
+        metrics.broker_up.set(1)
+
+    async def _reachable(self, server: str) -> bool:
+        host, _, port = server.rpartition(":")
+        try:
+            _reader, writer = await asyncio.wait_for(
+                asyncio.open_connection(host, int(port)), self.timeout
+            )
+        except (OSError, TimeoutError):
+            return False
+        writer.close()
+        with contextlib.suppress(OSError):
+            await writer.wait_closed()
+        return True
+
+    async def probe(self) -> bool:
+        up = False
+        for server in self.servers:
+            if await self._reachable(server):
+                up = True
+                break
+        if up != self.up:
+            if up:
+                log.info("broker reachable again at %s", ",".join(self.servers))
+                if self.on_recovered is not None:
+                    await self.on_recovered()
+            else:
+                log.warning(
+                    "broker unreachable at %s; clients keep retrying", ",".join(self.servers)
+                )
+        self.up = up
+        self.metrics.broker_up.set(1 if up else 0)
+        return up
 
 
 def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
@@ -196,9 +273,39 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
 
     commit_watch = CommitWatch(metrics)
 
+    async def after_outage() -> None:
+        """A broker that comes back without our topics lost its data (the embedded one does on
+        every restart). Offsets this worker holds in memory then point past the new records,
+        so it recreates the topics with the partition counts we rely on and stops with an
+        error: its supervisor restarts it, and the new process reads from the start."""
+        ours = [*topics.values(), index.changelog_topic]
+        existing = await asyncio.to_thread(_list_topics, settings)
+        if existing is None or all(t.get_topic_name() in existing for t in ours):
+            return
+        servers, security = settings.bootstrap_servers(), settings.kafka_python_admin_config()
+        replicas = settings.replication_factor
+        for group, partitions, configs in (
+            (names.external(), settings.partitions, None),
+            ([names.prepared], SEQUENCER_PARTITIONS, None),
+            ([names.dedup_changelog], SEQUENCER_PARTITIONS, {"cleanup.policy": "compact"}),
+        ):
+            await asyncio.to_thread(
+                ensure_topics, servers, group, partitions, replicas, configs, **security
+            )
+        log.error("the broker came back without this service's topics: it lost its data")
+        await app.crash(BrokerDataLostError("broker lost its data; restart to resynchronise"))
+
+    broker = BrokerWatch(settings.bootstrap_servers(), metrics, after_outage)
+
+    def ready() -> tuple[bool, list[str]]:
+        assigned = sorted(f"{tp.topic}/{tp.partition}" for tp in app.consumer.assignment())
+        return bool(assigned) and not app.rebalancing and broker.up, assigned
+
     @app.timer(interval=settings.lag_interval_s)  # type: ignore[untyped-decorator]
     async def observe_consumer() -> None:
+        await broker.probe()
         commit_watch.observe(app)
+        metrics.ready.set(1 if ready()[0] else 0)
 
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
@@ -211,12 +318,15 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
 
     @app.page("/readyz")
     async def readyz(web: Any, request: Any) -> Any:
-        """Ready: member of the group with partitions assigned (503 while joining or idle)."""
-        assigned = sorted(f"{tp.topic}/{tp.partition}" for tp in app.consumer.assignment())
-        ready = bool(assigned) and not app.rebalancing
+        """Ready: broker reachable, in the group, partitions assigned (else 503)."""
+        is_ready, assigned = ready()
         return web.json(
-            {"status": "ready" if ready else "not ready", "assigned": assigned},
-            status=200 if ready else 503,
+            {
+                "status": "ready" if is_ready else "not ready",
+                "broker": broker.up,
+                "assigned": assigned,
+            },
+            status=200 if is_ready else 503,
         )
 
     app.newsstream_metrics = metrics  # type: ignore[attr-defined]

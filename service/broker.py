@@ -279,7 +279,12 @@ def local_broker(
 
 
 def ensure_topics(
-    bootstrap: list[str], names: list[str], partitions: int, replication: int = 1, **config: object
+    bootstrap: list[str],
+    names: list[str],
+    partitions: int,
+    replication: int = 1,
+    topic_configs: dict[str, str] | None = None,
+    **config: object,
 ) -> list[str]:
     """Create missing topics with the partition count the app expects; return those created.
 
@@ -294,7 +299,9 @@ def ensure_topics(
         created = []
         for name in missing:
             try:
-                admin.create_topics([NewTopic(name, partitions, replication)])
+                admin.create_topics(
+                    [NewTopic(name, partitions, replication, topic_configs=topic_configs or {})]
+                )
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass

@@ -59,17 +59,11 @@ def worker(web_port: int | None, loglevel: str | None) -> None:
         TopicNames.from_settings(settings).external(),
         settings.partitions,
         settings.replication_factor,
-        **_admin_security(settings),
+        **settings.kafka_python_admin_config(),
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_app(settings)
     Worker(app, loglevel=settings.log_level).execute_from_commandline()
-
-
-def _admin_security(settings: Settings) -> dict[str, Any]:
-    config = settings.kafka_python_config()
-    config.pop("bootstrap_servers")
-    return config
 
 
 # ---------------------------------------------------------------------- broker

@@ -116,9 +116,14 @@ class Metrics:
             ["topic", "partition"],
             registry=r,
         )
+        self.broker_up = Gauge(
+            "newsstream_broker_up",
+            "1 while a bootstrap server accepts connections, else 0.",
+            registry=r,
+        )
         self.ready = Gauge(
             "newsstream_ready",
-            "1 while the worker is in its group with partitions assigned, else 0.",
+            "1 while the broker is reachable and the worker has partitions assigned, else 0.",
             registry=r,
         )
         self.build = Info("newsstream_build", "Version of the running worker.", registry=r)

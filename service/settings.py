@@ -105,6 +105,12 @@ class Settings(BaseSettings):
             config["ssl_cafile"] = str(self.ssl_cafile)
         return config
 
+    def kafka_python_admin_config(self) -> dict[str, Any]:
+        """Security options only, for ``ensure_topics`` (which takes the servers separately)."""
+        config = self.kafka_python_config()
+        del config["bootstrap_servers"]
+        return config
+
     def masked(self) -> dict[str, Any]:
         """A dump safe for logs: secrets stay masked."""
         return self.model_dump(mode="json")
