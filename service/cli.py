@@ -46,6 +46,7 @@ def worker(web_port: int | None, loglevel: str | None) -> None:
 
     from service.app import build_app
     from service.broker import ensure_topics
+    from service.logs import json_logging_config
     from service.topics import TopicNames
 
     overrides: dict[str, Any] = {}
@@ -63,7 +64,12 @@ def worker(web_port: int | None, loglevel: str | None) -> None:
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     app = build_app(settings)
-    Worker(app, loglevel=settings.log_level).execute_from_commandline()
+    logging_config = (
+        json_logging_config(settings.log_level) if settings.log_format == "json" else None
+    )
+    Worker(
+        app, loglevel=settings.log_level, logging_config=logging_config
+    ).execute_from_commandline()
 
 
 # ---------------------------------------------------------------------- broker

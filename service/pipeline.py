@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -55,6 +56,7 @@ from service.stages.normalize import normalize_for_matching
 from service.stages.parse import ParseError, parse_article
 
 PIPELINE_VERSION = __version__
+log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 
 
@@ -303,6 +305,19 @@ class Pipeline:
             detail=detail[:2000],
             pipeline_version=PIPELINE_VERSION,
             failed_at=self.clock(),
+        )
+        log.log(
+            logging.WARNING if reason == "internal_error" else logging.INFO,
+            "dead letter: %s",
+            detail[:200],
+            extra={
+                "stage": stage,
+                "reason": reason,
+                "error_type": type(exc).__name__,
+                "topic": origin.topic,
+                "partition": origin.partition,
+                "offset": origin.offset,
+            },
         )
         self.metrics.deadletters.labels(stage, reason).inc()
         self.metrics.outcome(stage, "error" if reason == "internal_error" else "rejected")

@@ -86,7 +86,13 @@ def run_demo(settings: Settings, examples: Path, exit_when_done: bool) -> int:
             echo(f"● {server.name} on {server.bootstrap}")
             settings = settings.model_copy(update={"broker_url": server.bootstrap})
         names = TopicNames.from_settings(settings)
-        ensure_topics(settings.bootstrap_servers(), names.external(), settings.partitions)
+        ensure_topics(
+            settings.bootstrap_servers(),
+            names.external(),
+            settings.partitions,
+            settings.replication_factor,
+            **settings.kafka_python_admin_config(),
+        )
         echo(f"● topics: {', '.join(names.external())} ({settings.partitions} partitions each)")
 
         worker_log = data_dir / "worker.log"

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     web_port: int = Field(default=6066, description="Port of /metrics and the worker's web.")
     data_dir: Path = Field(default=Path(".newsstream"), description="Worker state directory.")
     log_level: str = "info"
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object a line, with stage and article id."
+    )
     session_timeout_s: float = Field(default=10.0, description="Consumer group session timeout.")
     heartbeat_interval_s: float = 1.5
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(

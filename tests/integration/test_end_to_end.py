@@ -72,6 +72,7 @@ class Run:
     outputs: list[tuple[str, bytes | None, bytes]] = field(default_factory=list)
     metrics_text: str = ""
     committed: dict[int, int] = field(default_factory=dict)
+    log_lines: list[str] = field(default_factory=list)
 
     def by_topic(self, topic: str) -> list[dict[str, Any]]:
         return [orjson.loads(v) for t, _k, v in self.outputs if t == topic]
@@ -85,7 +86,7 @@ def _inputs() -> list[tuple[bytes | None, bytes]]:
 @pytest.fixture(scope="module")
 def run(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
     tmp = tmp_path_factory.mktemp("e2e")
-    settings = isolated_settings(broker, tmp, max_body_bytes=MAX_BODY)
+    settings = isolated_settings(broker, tmp, max_body_bytes=MAX_BODY, log_format="json")
     names = TopicNames.from_settings(settings)
     ensure_topics(settings.bootstrap_servers(), names.external(), settings.partitions)
     worker = WorkerProcess(settings, tmp / "worker.log")
@@ -101,6 +102,7 @@ def run(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Run:
         code = worker.stop()
     assert code == 0, f"worker did not stop cleanly ({code}):\n{worker.log()}"
     result.committed = _committed(settings)
+    result.log_lines = worker.log_path.read_text().splitlines()
     return result
 
 
@@ -318,3 +320,15 @@ def test_a_restarted_worker_recovers_the_dedup_index(run: Run, tmp_path: Path) -
     assert topic == run.settings.topic_duplicates
     assert notice["article_id"] == "after-restart-1"
     assert notice["duplicate_of"] == "syr-2024-11-13-0017"
+
+
+def test_worker_logs_are_json_with_stage_and_position(run: Run) -> None:
+    lines = [orjson.loads(line) for line in run.log_lines if line.startswith("{")]
+    assert len(lines) > 10
+    assert len(lines) == len([line for line in run.log_lines if line.strip()])
+    letters = [line for line in lines if line["message"].startswith("dead letter")]
+    assert len(letters) == len(run.by_topic(run.settings.topic_deadletter))
+    for line in letters:
+        assert {"time", "level", "stage", "reason", "topic", "partition", "offset"} <= set(line)
+        assert line["topic"] == run.settings.topic_raw
+    assert {line["reason"] for line in letters} >= {"invalid_json", "undecodable"}
