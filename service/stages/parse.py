@@ -11,15 +11,22 @@ the same line-level chrome filter, so the rules live in one place:
   text); only that subtree is walked, skipping chrome by tag, class/id hint and
   ARIA role. Chrome is judged *relative to the container*, so a page wrapped in
   ``<form>`` or in ``<div class="has-sidebar">`` still yields its story.
+  Without ``<h1>`` or ``og:title``, a headline marked only by its class
+  ("news-title") stands in before the generic ``<title>``.
 * Plain text: a small, documented list of chrome phrases (Arabic and English),
   compared in the folded matching form of :mod:`service.stages.normalize`, plus
   a breadcrumb heuristic for the first line.
-* Dates: producer value, then page metadata, then a dateline in the first few
-  paragraphs (Levantine, Gregorian-transliterated and Maghrebi month names,
-  Eastern digits, English forms, "today"/"yesterday" with a weekday). Later
-  paragraphs are never read for the date: they cite history and copyrights.
+* Dates: producer value, then page metadata, then header lines (a date or a
+  publication line such as "نشر في ... بواسطة ..." above the story, or, in HTML, a
+  ``<time>``/``class*=date`` element next to the headline), then a dateline in the
+  first few paragraphs (Levantine, Gregorian-transliterated, Maghrebi and French
+  month names, Eastern digits, English forms, "today"/"yesterday" with a weekday;
+  an age stamp such as "منذ ساعتين" only in a header). Later paragraphs are never
+  read for the date: they cite history and copyrights.
 * Language: py3langid with normalised probabilities, dialect labels folded into
-  their ISO 639-1 language; a producer hint wins only when the text is too short.
+  their ISO 639-1 language (Sorani lands on the model's Southern Kurdish label,
+  backed by a script rule, see ``_sorani_by_script``); a producer hint wins only
+  when the text is too short.
 
 Everything here is pure and deterministic; the only lazy state is the language
 model, loaded once. Anything guessed is reported as a short code in
@@ -42,6 +49,7 @@ from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from selectolax.lexbor import LexborDocumentOptions, LexborHTMLParser, LexborNode
 
 from schemas.models import DatePrecision, DateSource, DeadLetterReason, RawArticle
+from service.stages.decode import DECODE_REPAIR_KEY, DETECTED_ENCODING_KEY
 from service.stages.normalize import normalize_for_matching
 
 __all__ = ["WARNING_CODES", "ParseError", "ParsedArticle", "parse_article"]
@@ -58,6 +66,7 @@ WARNING_CODES: Final = frozenset(
         "metadata_date_rejected",  # page metadata dated after the fetch
         "timezone_assumed_utc",  # page metadata time without an offset
         "language_from_hint",  # producer/page hint used instead of detection
+        "language_from_script",  # Kurdish (Sorani) letters overrode the model
         "language_hint_mismatch",  # detection overrode a contradicting hint
         "short_text",  # fewer than _SHORT_TEXT_CHARS characters of text
         "text_truncated",  # more paragraphs than _MAX_PARAGRAPHS
@@ -65,6 +74,8 @@ WARNING_CODES: Final = frozenset(
         "html_flattened",  # HTML nested too deeply to parse in time
         "html_without_markup",  # text/html body that holds no markup
         "plain_text_is_html",  # text/plain body that is an HTML document
+        "encoding_detected",  # the body was not UTF-8: decoded from a legacy charset
+        "utf8_repaired",  # invalid UTF-8 bytes dropped (cut last character) or replaced
     }
 )
 
@@ -94,6 +105,10 @@ _MAX_HTML_DEPTH = 512
 _MAX_JSON_LD_CHARS = 500_000
 _MAX_JSON_LD_NODES = 2000
 _MAX_CANDIDATES = 50
+_SCOPE_LEVELS = 3  # how far above the text container the story's header may sit
+_HEADLINE_MIN_WORDS = 3
+_DATE_ELEMENT_CHARS = 80
+_PROSE_AROUND_DATE_CHARS = 160  # a longer <p> around a <time> is story text
 
 
 # --------------------------------------------------------------------------- public types
@@ -659,6 +674,14 @@ _FLATTEN = re.compile(
     r"</?(?!(?:p|br|h[1-6]|li|a|title|meta|link|script|style|time|html|head|body)\b)"
     r"[A-Za-z][^>]*>"
 )
+_HEADLINE_SELECTOR = (
+    "[itemprop=headline], [class*=headline], [class*=title], [id*=headline], [id*=title]"
+)
+_DATE_SELECTOR = (
+    "time, [itemprop=datePublished], [class*=date], [class*=time], [class*=publish], "
+    "[class*=posted], [class*=dateline]"
+)
+_UPDATED_HINT = re.compile(r"updat|modif|comment")
 _TITLE_SEPARATORS = re.compile(r"\s+(?:[|\-–—·•]|::|»|«)\s+")
 _AUTHOR_PREFIX = re.compile(
     r"^(?:by|written by|author|بقلم|كتب|كتبت|الكاتب|إعداد)\s*[:：]?\s+", re.I
@@ -1086,14 +1109,96 @@ def _strip_site_name(title: str, sites: list[str]) -> str:
     return title
 
 
-def _first_h1(container: LexborNode, root: LexborNode, chrome: _Chrome) -> str | None:
+def _first_h1(container: LexborNode, root: LexborNode, chrome: _Chrome) -> LexborNode | None:
     for scope in (container, root):
         for h1 in scope.css("h1")[:10]:
-            if scope is container or not chrome.within(h1):
-                text = _squash(h1.text())
-                if _has_letters(text):
-                    return text
+            if (scope is container or not chrome.within(h1)) and _has_letters(h1.text()):
+                return h1
     return None
+
+
+def _headline_element(container: LexborNode, chrome: _Chrome) -> LexborNode | None:
+    """A headline marked only by its class or id ("news-title", "story-headline"), on
+    pages without ``<h1>``: the first one in the container or up to
+    ``_SCOPE_LEVELS`` ancestors above it that reads as a headline."""
+    scope: LexborNode | None = container
+    for _ in range(_SCOPE_LEVELS + 1):
+        if scope is None or scope.tag in ("html", "-document"):
+            break
+        for node in scope.css(_HEADLINE_SELECTOR)[:_MAX_CANDIDATES]:
+            if chrome.within(node) or node.css_first("p") is not None:
+                continue
+            text = _squash(node.text())
+            if (
+                len(text.split()) >= _HEADLINE_MIN_WORDS
+                and _is_title_like(text, strict=True)
+                and _has_letters(text)
+                and _chrome_kind(text) is None
+            ):
+                return node
+        scope = scope.parent
+    return None
+
+
+def _article_scope(container: LexborNode, anchor: LexborNode | None) -> LexborNode:
+    """The smallest ancestor of ``container`` (at most ``_SCOPE_LEVELS`` up) that also
+    holds ``anchor`` (the headline): the story's own header lives there."""
+    if anchor is not None:
+        chain: set[int] = set()
+        node: LexborNode | None = anchor
+        while node is not None:
+            chain.add(node.mem_id)
+            node = node.parent
+        scope: LexborNode | None = container
+        for _ in range(_SCOPE_LEVELS + 1):
+            if scope is None or scope.tag in ("html", "-document"):
+                break
+            if scope.mem_id in chain:
+                return scope
+            scope = scope.parent
+    return container.parent if container.parent is not None else container
+
+
+def _date_elements(scope: LexborNode, chrome: _Chrome) -> list[str]:
+    """Texts of the visible dates next to the headline: ``<time>`` and elements whose
+    class says "date", "time" or "published", inside ``scope`` but not inside its
+    chrome (comment lists, related blocks, sidebars; the story's own ``<header>`` is
+    allowed). Elements for the last update or for comments are skipped."""
+    found: list[str] = []
+    for node in scope.css(_DATE_SELECTOR)[:_MAX_CANDIDATES]:
+        hints = " ".join(v for k in ("class", "id") if (v := node.attributes.get(k))).lower()
+        if _UPDATED_HINT.search(hints):
+            continue
+        text = _squash(node.text())
+        if text and len(text) <= _DATE_ELEMENT_CHARS and not _in_chrome(node, scope, chrome):
+            found.append(text)
+    return found
+
+
+def _in_chrome(node: LexborNode, scope: LexborNode, chrome: _Chrome) -> bool:
+    """Chrome other than a header element between ``node`` and ``scope``, or a
+    paragraph of prose around it (a date the story mentions, not its own)."""
+    stop = scope.mem_id
+    current: LexborNode | None = node.parent
+    while current is not None and current.mem_id != stop:
+        if current.tag == "p" and len(current.text()) > _PROSE_AROUND_DATE_CHARS:
+            return True
+        if current.tag != "header" and chrome.own(current):
+            return True
+        current = current.parent
+    return False
+
+
+def _in_prose(node: LexborNode) -> bool:
+    """``node`` sits in a sentence: its paragraph is much longer than a date line."""
+    current = node.parent
+    for _ in range(3):
+        if current is None:
+            return False
+        if current.tag == "p":
+            return len(current.text()) > _PROSE_AROUND_DATE_CHARS
+        current = current.parent
+    return False
 
 
 def _html_title(
@@ -1152,7 +1257,7 @@ def _html_date(tree: LexborHTMLParser, meta: dict[str, str], ld: dict[str, str])
         "main time[datetime]",
         "time[datetime]",
     ):
-        node = tree.css_first(selector)
+        node = next((n for n in tree.css(selector)[:_MAX_CANDIDATES] if not _in_prose(n)), None)
         if node is not None:
             value = node.attributes.get("datetime")
             if value:
@@ -1195,7 +1300,16 @@ def _extract_html(raw: RawArticle, body: str, warnings: list[str]) -> _Extract:
     url = canonical or _absolute_url(meta.get("og:url"), raw.url) or raw.url
 
     sites = _site_names(meta, raw.source, url)
-    title = _html_title(tree, meta, ld, _first_h1(container, root, chrome), sites)
+    anchor = _first_h1(container, root, chrome)
+    heading = _squash(anchor.text()) if anchor is not None else None
+    if anchor is None:
+        anchor = _headline_element(container, chrome)
+        heading = _squash(anchor.text()) if anchor is not None else None
+    title = _html_title(tree, meta, ld, heading, sites)
+    dates = _date_elements(_article_scope(container, anchor), chrome)
+    if dates:
+        shown = frozenset(dates)
+        paragraphs = [p for p in paragraphs if p not in shown] or paragraphs
     if (
         title
         and len(paragraphs) > 1
@@ -1224,7 +1338,7 @@ def _extract_html(raw: RawArticle, body: str, warnings: list[str]) -> _Extract:
     return _Extract(
         title=title,
         paragraphs=paragraphs,
-        header=[],
+        header=dates,
         url=url,
         author=_html_author(tree, meta, ld),
         meta_date=meta_date,
@@ -1250,6 +1364,22 @@ _MONTH_NAMES: dict[int, tuple[str, ...]] = {
     11: ("تشرين الثاني", "نوفمبر", "نونبر", "november", "nov"),
     12: ("كانون الأول", "ديسمبر", "دجنبر", "december", "dec"),
 }
+# French, for Maghrebi outlets that publish in French: day-first only ("9 juillet 2025"),
+# so that "Mars 2" in English prose is never read as a date.
+_FRENCH_MONTH_NAMES: dict[int, tuple[str, ...]] = {
+    1: ("janvier", "janv"),
+    2: ("février", "fevrier", "févr", "fevr"),
+    3: ("mars",),
+    4: ("avril", "avr"),
+    5: ("mai",),
+    6: ("juin",),
+    7: ("juillet", "juil"),
+    8: ("août", "aout"),
+    9: ("septembre",),
+    10: ("octobre",),
+    11: ("novembre",),
+    12: ("décembre", "decembre", "déc"),
+}
 _WEEKDAY_NAMES: dict[int, tuple[str, ...]] = {
     0: ("الاثنين", "الإثنين", "monday", "mon"),
     1: ("الثلاثاء", "tuesday", "tues", "tue"),
@@ -1259,6 +1389,7 @@ _WEEKDAY_NAMES: dict[int, tuple[str, ...]] = {
     5: ("السبت", "saturday", "sat"),
     6: ("الأحد", "sunday", "sun"),
 }
+_FRENCH_WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 _TODAY_WORDS = frozenset({"اليوم", "today", "tonight"})
 _YESTERDAY_WORDS = frozenset({"امس", "الامس", "البارحه", "yesterday"})
 
@@ -1272,9 +1403,13 @@ def _lookup(table: dict[str, int], matched: str) -> int:
     return table[_WS.sub(" ", _fold_letters(matched))]
 
 
-_MONTHS, _MONTH_RE = _name_table(_MONTH_NAMES)
+_MONTHS, _MONTH_RE = _name_table(
+    {m: _MONTH_NAMES[m] + _FRENCH_MONTH_NAMES[m] for m in _MONTH_NAMES}
+)
 _LATIN_MONTH_RE = _alternation(w for words in _MONTH_NAMES.values() for w in words if w.isascii())
-_WEEKDAYS, _WEEKDAY_RE = _name_table(_WEEKDAY_NAMES)
+_WEEKDAYS, _WEEKDAY_RE = _name_table(
+    {d: (*_WEEKDAY_NAMES[d], _FRENCH_WEEKDAYS[d]) for d in _WEEKDAY_NAMES}
+)
 _REL_WORDS = _alternation(["اليوم", "أمس", "الأمس", "البارحة", "today", "yesterday", "tonight"])
 _TIME_OF_DAY = _alternation(
     ["فجر", "صباح", "ظهر", "عصر", "مساء", "ليل", "ليلة", "صبيحة", "ظهيرة", "earlier", "later"]
@@ -1289,7 +1424,7 @@ _WD_PREFIX = rf"(?:(?P<wd>{_WEEKDAY_RE})(?!\w)\.?\s*[,،]?\s*)?"
 _YEAR_SUFFIX = rf"(?:\s*[,،]?\s*(?:(?:{_FROM}\s+)?(?:{_YEAR_WORD})\s+)?(?P<y>\d{{4}})(?!\d))?"
 _DAY_FIRST = re.compile(
     rf"(?<!\w){_REL_PREFIX}{_WD_PREFIX}"
-    rf"(?P<d>\d{{1,2}})(?:st|nd|rd|th)?\s*(?:{_FROM}\s+)?(?:{_MONTH_WORD}\s+)?(?:of\s+)?"
+    rf"(?P<d>\d{{1,2}})(?:st|nd|rd|th|er)?\s*(?:{_FROM}\s+)?(?:{_MONTH_WORD}\s+)?(?:of\s+)?"
     rf"(?P<m>{_MONTH_RE})(?!\w)\.?"
     rf"(?:\s*[/\\(–-]\s*(?P<m2>{_MONTH_RE})(?!\w)\.?\s*\)?)?"
     rf"{_YEAR_SUFFIX}",
@@ -1310,6 +1445,68 @@ _RELATIVE = re.compile(
     rf"(?:\s*[,،(]?\s*(?P<wd>{_WEEKDAY_RE})(?!\w))?",
     re.IGNORECASE,
 )
+# An age stamp ("منذ ساعتين", "3 hours ago"): read only in header lines and date
+# elements, where it is the page's age; inside a story it dates an event.
+_AGO_WORDS: dict[str, tuple[int, int | None]] = {
+    # word: (seconds per unit, count the word itself implies: singular 1, dual 2)
+    "دقيقة": (60, 1),
+    "دقيقتين": (60, 2),
+    "دقيقتان": (60, 2),
+    "دقائق": (60, None),
+    "ساعة": (3600, 1),
+    "ساعتين": (3600, 2),
+    "ساعتان": (3600, 2),
+    "ساعات": (3600, None),
+    "يوم": (86400, 1),
+    "يومين": (86400, 2),
+    "يومان": (86400, 2),
+    "أيام": (86400, None),
+    "أسبوع": (604800, 1),
+    "أسبوعين": (604800, 2),
+    "أسابيع": (604800, None),
+    "minute": (60, None),
+    "min": (60, None),
+    "hour": (3600, None),
+    "hr": (3600, None),
+    "day": (86400, None),
+    "week": (604800, None),
+}
+_AGO_UNITS = {_fold_letters(w): v for w, v in _AGO_WORDS.items()}
+_MAX_AGO_COUNT = 1000
+_AGO = re.compile(
+    rf"(?<!\w)(?:{_alternation(['منذ', 'قبل'])})\s+(?:(?P<n>\d{{1,3}})\s+)?"
+    rf"(?P<unit>{_alternation(w for w in _AGO_WORDS if not w.isascii())})(?!\w)"
+    r"|(?<!\w)(?P<en_n>\d{1,3}|an?|one)\s+(?P<en_unit>minutes?|mins?|hours?|hrs?|days?|weeks?)"
+    r"\s+ago(?!\w)",
+    re.IGNORECASE,
+)
+_PUBLICATION_LINE_CHARS = 120
+_PUBLICATION_MARK = re.compile(
+    r"[\W_]*(?:"
+    + _alternation(
+        [
+            "نشر",
+            "نشرت",
+            "نشر في",
+            "تاريخ النشر",
+            "بتاريخ",
+            "آخر تحديث",
+            "بقلم",
+            "بواسطة",
+            "published",
+            "posted",
+            "updated",
+            "last updated",
+            "first published",
+        ]
+    )
+    + r")(?!\w)",
+    re.IGNORECASE,
+)
+_BYLINE_MARK = re.compile(  # "By Jane Doe ·", not "By Tuesday, ..." or "By March 3,"
+    rf"By\s+(?!(?i:{_WEEKDAY_RE}|{_LATIN_MONTH_RE})(?!\w))"
+    r"[A-Z][\w.'’-]*(?:\s+[A-Z][\w.'’-]*){0,3}\s*[·|,–—-]"
+)
 _DIGIT = re.compile(r"\d")
 _LATIN = re.compile(r"[A-Za-z]")
 _META_ISO = re.compile(
@@ -1329,7 +1526,7 @@ class _DateHit:
     warnings: tuple[str, ...]
 
 
-def _add_days(moment: datetime, days: int) -> datetime:
+def _add_days(moment: datetime, days: float) -> datetime:
     try:
         return moment + timedelta(days=days)
     except OverflowError:
@@ -1416,13 +1613,38 @@ def _date_patterns(text: str) -> tuple[re.Pattern[str], ...]:
     return (_DAY_FIRST, _MONTH_FIRST, _NUMERIC)
 
 
-def _find_dates(units: list[tuple[str, bool]], fetched: date) -> list[_DateHit]:
+def _age(match: re.Match[str]) -> timedelta | None:
+    """The age an "ago" phrase states ("منذ ساعتين", "3 hours ago")."""
+    words = match.group("unit") or match.group("en_unit")
+    number = match.group("n") or match.group("en_n")
+    seconds, implied = _AGO_UNITS[_fold_letters(words).rstrip("s") or words]
+    if number and number.isdigit():
+        count = int(number)
+    elif number:  # "an hour ago", "one day ago"
+        count = 1
+    elif implied is not None:
+        count = implied
+    else:
+        return None
+    return timedelta(seconds=seconds * min(count, _MAX_AGO_COUNT))
+
+
+def _find_dates(units: list[tuple[str, bool]], fetched_at: datetime) -> list[_DateHit]:
+    fetched = fetched_at.date()
     hits: list[_DateHit] = []
     order = 0
     first_paragraph = next((i for i, (_, header) in enumerate(units) if not header), -1)
     for index, (unit, is_header) in enumerate(units):
         text = unit[:_DATELINE_SCAN_CHARS]
         spans: list[tuple[int, int]] = []
+        if is_header and len(text) <= _DATE_ELEMENT_CHARS:
+            ago = _AGO.search(text)
+            age = _age(ago) if ago else None
+            if ago and age is not None:
+                spans.append(ago.span())
+                stamped = _add_days(fetched_at, -age.total_seconds() / 86400).date()
+                hits.append(_DateHit(stamped, True, True, order, ("date_from_relative",)))
+                order += 1
         for pattern in _date_patterns(text):
             for match in pattern.finditer(text):
                 if any(match.start() < e and s < match.end() for s, e in spans):
@@ -1487,16 +1709,20 @@ _NON_LETTERS = re.compile(r"[\d\W_]+")
 
 
 def _is_date_line(line: str) -> bool:
-    """A line that is a date and nothing more (a plain-text header line)."""
-    if len(line) > 60:
+    """A line that is a date and nothing more, or a publication line ("نشر في ...
+    بواسطة ...", "By Jane Doe · 1 October 2024"): a header line, not story text."""
+    if len(line) > _PUBLICATION_LINE_CHARS:
         return False
     text = line
+    publication = _PUBLICATION_MARK.match(text) or _BYLINE_MARK.match(text)
+    if len(line) > 60 and not publication:
+        return False
     for pattern in _date_patterns(text):
         match = pattern.search(text)
         if match:
             rest = _NON_LETTERS.sub(" ", text[: match.start()] + text[match.end() :])
-            return len(rest.split()) <= 2
-    return False
+            return publication is not None or len(rest.split()) <= 2
+    return publication is not None and _AGO.search(text) is not None
 
 
 def _parse_iso_date(match: re.Match[str]) -> tuple[datetime, DatePrecision, bool] | None:
@@ -1603,6 +1829,31 @@ def _detect_language(sample: str) -> tuple[str, float]:
     return best, min(1.0, max(0.0, totals[best]))
 
 
+# Kurdish. The model has two Kurdish labels: "ku", trained on Kurmanji in Latin
+# script, and "sdh" (Southern Kurdish), which is where Sorani in Arabic script lands;
+# both fold into "ku". Sorani written in the older orthography (ه for ە, ر for ڕ)
+# can tip the model to Persian, so a script rule backs it up: letters of the Kurdish
+# alphabet that Arabic, Persian, Urdu and Pashto never use (ڕ ڵ ێ ۆ ە), making at
+# least _SORANI_MIN_SHARE of the Arabic-script letters, mean Kurdish. In Sorani
+# prose they are 15-25 % of the letters; an Arabic or Persian article that names a
+# Kurdish town or two stays far below the threshold.
+_SORANI_LETTERS = re.compile("[\u0695\u06b5\u06ce\u06c6\u06d5]")
+_ARABIC_SCRIPT_LETTERS = re.compile("[\u0620-\u063f\u0641-\u064a\u066e-\u06d3\u06d5\u06fa-\u06ff]")
+_SORANI_MIN_LETTERS = 5
+_SORANI_MIN_SHARE = 0.03
+_SORANI_RULE_CONFIDENCE = 0.7
+_SORANI_LOOKALIKES = frozenset({"ar", "fa", "ur", "ps"})
+
+
+def _sorani_by_script(sample: str) -> bool:
+    """Enough Kurdish-only letters among the Arabic-script letters of ``sample``."""
+    if _SORANI_LETTERS.search(sample) is None:
+        return False
+    kurdish = len(_SORANI_LETTERS.findall(sample))
+    letters = len(_ARABIC_SCRIPT_LETTERS.findall(sample))
+    return kurdish >= _SORANI_MIN_LETTERS and kurdish >= _SORANI_MIN_SHARE * letters
+
+
 _HINT = re.compile(r"^\s*([A-Za-z]{2})(?:[-_][A-Za-z0-9]+)*\s*$")
 
 
@@ -1626,11 +1877,15 @@ def _enough_letters(sample: str) -> bool:
 
 
 def _language(title: str, text: str, hint: str | None, warnings: list[str]) -> tuple[str, float]:
-    sample = f"{title}\n{text[:_LANGID_SAMPLE_CHARS]}"
+    """``title`` is empty when it was derived from ``text`` (so it is not counted twice)."""
+    sample = f"{title}\n{text[:_LANGID_SAMPLE_CHARS]}" if title else text[:_LANGID_SAMPLE_CHARS]
     if hint and not _enough_letters(sample):
         warnings.append("language_from_hint")
         return hint, _HINT_CONFIDENCE
     code, confidence = _detect_language(sample)
+    if code in _SORANI_LOOKALIKES and _sorani_by_script(sample):
+        warnings.append("language_from_script")
+        code, confidence = "ku", _SORANI_RULE_CONFIDENCE
     if hint and hint != code:
         if confidence < _HINT_CONFIDENCE:
             warnings.append("language_from_hint")
@@ -1648,6 +1903,10 @@ def parse_article(raw: RawArticle) -> ParsedArticle:
     if not body.strip():
         raise ParseError("empty_body", "the body is empty or whitespace only")
     warnings: list[str] = []
+    if raw.metadata.get(DETECTED_ENCODING_KEY):
+        warnings.append("encoding_detected")
+    if raw.metadata.get(DECODE_REPAIR_KEY):
+        warnings.append("utf8_repaired")
 
     as_html = raw.content_type == "text/html"
     if as_html and not _MARKUP.search(body):
@@ -1669,13 +1928,14 @@ def parse_article(raw: RawArticle) -> ParsedArticle:
         warnings.append("short_text")
 
     title = extract.title
+    derived = not title
     if not title:
         title = _derive_title(paragraphs[0])
         warnings.append("title_from_text")
 
     published_at, precision, source = _publish_date(raw, extract, paragraphs, warnings)
     hint = _normalise_hint(raw.language) or _normalise_hint(extract.language_hint)
-    language, confidence = _language(title, text, hint, warnings)
+    language, confidence = _language("" if derived else title, text, hint, warnings)
 
     return ParsedArticle(
         title=title,
@@ -1702,7 +1962,7 @@ def _publish_date(
     fetched = raw.fetched_at.astimezone(UTC)
     units = [(h, True) for h in extract.header]
     units += [(p, False) for p in paragraphs[:_DATELINE_PARAGRAPHS]]
-    hit = _pick_date(_find_dates(units, fetched.date()), fetched.date())
+    hit = _pick_date(_find_dates(units, fetched), fetched.date())
     if hit is not None:
         warnings.extend(hit.warnings)
         day = hit.day

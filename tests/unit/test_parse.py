@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from schemas.models import RawArticle
+from service.stages import parse as parse_module
 from service.stages.parse import WARNING_CODES, ParsedArticle, ParseError, parse_article
 from tests.conftest import EXAMPLES
 
@@ -898,3 +899,234 @@ def test_too_many_paragraphs_are_truncated() -> None:
     article = _parse(body)
     assert "text_truncated" in article.warnings
     assert article.text.count("\n\n") < 2000
+
+
+# --------------------------------------------------------------------------- Kurdish
+
+SORANI = (
+    "پەرلەمانی کوردستان یەکەم کۆبوونەوەی خولی نوێی ئەنجام دا",
+    "پەرلەمانی کوردستان دوای چەند مانگ لە دواخستن یەکەم کۆبوونەوەی خولی نوێی خۆی ئەنجام دا. "
+    "ئەندامان سوێندی یاساییان خوارد و سەرۆکایەتی پەرلەمانیان هەڵبژارد، هەروەها بڕیاریان دا "
+    "کە لە هەفتەی داهاتوودا گفتوگۆ لەسەر پرۆژەیاسای بودجە بکەن.",
+)
+KURMANJI = (
+    "Parlamentoya Kurdistanê civîna xwe ya yekem li dar xist",
+    "Parlamentoya Kurdistanê piştî çend mehan derengmayînê civîna xwe ya yekem a xula nû li "
+    "dar xist. Endaman sonda qanûnî xwarin û serokatiya parlamentoyê hilbijartin, herwiha "
+    "biryar dan ku hefteya bê li ser pêşnûmeya budceyê nîqaş bikin.",
+)
+
+
+@pytest.mark.parametrize("sample", [SORANI, KURMANJI], ids=["sorani", "kurmanji"])
+def test_kurdish_in_both_scripts(sample: tuple[str, str]) -> None:
+    title, text = sample
+    article = _parse(f"{title}\n\n{text}")
+    assert article.language == "ku"
+    assert article.language_confidence > 0.9
+    assert "language_from_script" not in article.warnings
+
+
+OLD_ORTHOGRAPHY = str.maketrans({"ە": "ه", "ڕ": "ر"})  # as on sites older than the keyboards
+
+
+def test_sorani_in_the_old_orthography_is_kurdish() -> None:
+    title, text = (part.translate(OLD_ORTHOGRAPHY) for part in SORANI)
+    assert _parse(f"{title}\n\n{text}").language == "ku"
+
+
+@pytest.mark.parametrize("verdict", ["fa", "ar", "ur"])
+def test_kurdish_letters_overrule_a_lookalike_verdict(
+    verdict: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The model can read Sorani in the old orthography as Persian (see the fixture
+    # ku-txt-sorani-old-orthography); ڵ ێ ۆ still mark it as Kurdish.
+    monkeypatch.setattr(parse_module, "_detect_language", lambda sample: (verdict, 0.93))
+    title, text = (part.translate(OLD_ORTHOGRAPHY) for part in SORANI)
+    article = _parse(f"{title}\n\n{text}")
+    assert article.language == "ku"
+    assert "language_from_script" in article.warnings
+
+
+def test_the_script_rule_does_not_overrule_other_scripts(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(parse_module, "_detect_language", lambda sample: ("ug", 0.93))
+    title, text = SORANI
+    assert _parse(f"{title}\n\n{text}").language == "ug"
+
+
+def test_kurdish_place_names_do_not_make_arabic_kurdish() -> None:
+    text = (
+        "وصل وفد حكومي إلى هەولێر ثم توجه إلى سلێمانی لبحث ملف الرواتب مع حكومة الإقليم، "
+        "وقال مسؤولون إن الاجتماعات ستستمر حتى نهاية الأسبوع وإن الطرفين اتفقا على تشكيل "
+        "لجنة فنية مشتركة لمتابعة تنفيذ الاتفاق وتدقيق قوائم الموظفين."
+    )
+    article = _parse(f"{ARABIC_TITLE}\n\n{text}")
+    assert article.language == "ar"
+    assert "language_from_script" not in article.warnings
+
+
+@pytest.mark.parametrize("code", ["fa", "ur", "ar"])
+def test_the_script_rule_leaves_other_arabic_script_languages_alone(code: str) -> None:
+    title, text = LANGUAGE_SAMPLES[code]
+    article = _parse(f"{title}\n\n{text}")
+    assert article.language == code
+    assert "language_from_script" not in article.warnings
+
+
+def test_a_derived_title_is_not_counted_twice_for_language() -> None:
+    # 24 letters once, 48 if the title (the same line) were counted again
+    article = _parse("عاجل: انفجار في ميناء طرطوس", language="ar")
+    assert "title_from_text" in article.warnings
+    assert "language_from_hint" in article.warnings
+
+
+# --------------------------------------------------------------------------- header lines
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("نشر في الثلاثاء 12 تشرين الثاني 2024 بواسطة مكتب حلب", (2024, 11, 12)),
+        ("تاريخ النشر: 12/11/2024 - آخر تحديث: 13/11/2024", (2024, 11, 12)),
+        ("بقلم: سامر الخطيب - 12 نوفمبر 2024", (2024, 11, 12)),
+        ("By Jane Doe · 12 November 2024, 07:45", (2024, 11, 12)),
+        ("Published: Tuesday, November 12, 2024 at 7:45 pm", (2024, 11, 12)),
+        ("Posted 3 hours ago", (2024, 11, 13)),
+    ],
+)
+def test_publication_lines_date_the_story_and_leave_the_text(
+    line: str, expected: tuple[int, int, int]
+) -> None:
+    article = _parse(f"{TITLE}\n\n{line}\n\n{BODY_1}\n\n{BODY_2}")
+    assert article.published_at == _midnight(*expected)
+    assert article.date_source == "dateline"
+    assert article.text == f"{BODY_1}\n\n{BODY_2}"
+
+
+def test_an_age_just_after_midnight_is_the_previous_day() -> None:
+    fetched = datetime(2024, 11, 14, 1, 0, tzinfo=UTC)
+    article = _parse(f"{TITLE}\n\nنشر منذ 3 ساعات\n\n{BODY_1}", fetched_at=fetched)
+    assert article.published_at == _midnight(2024, 11, 13)
+    assert "date_from_relative" in article.warnings
+
+
+@pytest.mark.parametrize(
+    "lead",
+    [
+        "اندلع الحريق منذ ساعتين في مستودع قرب الميناء ولا تزال فرق الإطفاء تعمل على إخماده.",
+        "The fire broke out 3 hours ago in a warehouse near the port, officials said.",
+        "By late afternoon on Tuesday the fire had spread to two more warehouses in the port.",
+    ],
+)
+def test_ages_and_bylike_openings_in_the_story_are_not_header_lines(lead: str) -> None:
+    article = _dated(lead, fetched_at=datetime(2024, 11, 14, 1, 0, tzinfo=UTC))
+    assert article.lead == lead
+    assert article.date_source == "fetched_at"
+
+
+@pytest.mark.parametrize(
+    ("lead", "expected"),
+    [
+        ("ALGER, 9 juillet 2025 - Le gouvernement a annoncé un plan.", (2025, 7, 9)),
+        ("TUNIS, mercredi 1er octobre 2025 (TAP) - Le ministère a annoncé un plan.", (2025, 10, 1)),
+        ("RABAT, 3 févr. 2025 - Le ministère a annoncé un plan.", (2025, 2, 3)),
+    ],
+)
+def test_french_datelines(lead: str, expected: tuple[int, int, int]) -> None:
+    article = _dated(lead, fetched_at=datetime(2025, 11, 1, tzinfo=UTC), title="Un plan")
+    assert article.published_at == _midnight(*expected)
+    assert article.date_source == "dateline"
+
+
+def test_mars_in_english_prose_is_not_a_date() -> None:
+    article = _dated("Mars 2 mission: the agency said the launch had been delayed again.")
+    assert article.date_source == "fetched_at"
+
+
+# --------------------------------------------------------------------------- HTML headers
+
+
+def test_headline_marked_by_class_when_there_is_no_h1() -> None:
+    html = (
+        "<html><head><title>Daily Post - Story details</title></head><body>"
+        "<div class='col-side'><div class='box-title'>Most read stories this week</div>"
+        "<div><a href='/1'>Another story about something else entirely</a></div></div>"
+        "<div class='col-main'><div class='news-title'>Bridge opens to traffic in spring</div>"
+        f"<div class='news-text'><p>{PARA}</p><p>{PARA_2}</p></div></div></body></html>"
+    )
+    article = _html(html)
+    assert article.title == "Bridge opens to traffic in spring"
+    assert article.text == f"{PARA}\n\n{PARA_2}"
+
+
+def test_date_element_under_the_headline() -> None:
+    html = (
+        "<html><body><div class='topbar'><span class='date'>Friday 15 November 2024</span></div>"
+        "<div class='post'><h1>Bridge opens</h1><div class='post-date'>12 November 2024</div>"
+        "<span class='updated-date'>13 November 2024</span>"
+        f"<div class='post-body'><p>{PARA}</p><p>{PARA_2}</p></div></div>"
+        "<div class='comments'><span class='comment-date'>10 November 2024</span>"
+        "<p>Reader comment that is long enough to count as a paragraph here.</p></div>"
+        "</body></html>"
+    )
+    article = _html(html)
+    assert article.published_at == _midnight(2024, 11, 12)
+    assert article.date_source == "dateline"
+    assert article.text == f"{PARA}\n\n{PARA_2}"
+
+
+def test_date_element_inside_the_text_container_leaves_the_text() -> None:
+    html = (
+        f"<html><body><div class='story'><h1>Bridge opens</h1>"
+        f"<div class='dateline'>Beirut, 12 November 2024</div><p>{PARA}</p><p>{PARA_2}</p>"
+        "</div></body></html>"
+    )
+    article = _html(html)
+    assert article.published_at == _midnight(2024, 11, 12)
+    assert article.text == f"{PARA}\n\n{PARA_2}"
+
+
+def test_age_stamp_next_to_the_headline() -> None:
+    html = (
+        "<html><body><div class='article'><h1>Bridge opens</h1>"
+        "<span class='time-ago'>منذ ساعتين</span>"
+        f"<div class='content'><p>{PARA}</p><p>{PARA_2}</p></div></div></body></html>"
+    )
+    article = _html(html, fetched_at=datetime(2024, 11, 14, 1, 0, tzinfo=UTC))
+    assert article.published_at == _midnight(2024, 11, 13)
+    assert "date_from_relative" in article.warnings
+
+
+# --------------------------------------------------------------------------- decode notes
+
+
+@pytest.mark.parametrize(
+    ("metadata", "warning"),
+    [
+        ({"detected_encoding": "windows-1256"}, "encoding_detected"),
+        ({"decode_repair": "incomplete_utf8_tail_dropped"}, "utf8_repaired"),
+    ],
+)
+def test_decode_notes_become_warnings(metadata: dict[str, str], warning: str) -> None:
+    assert warning in _parse(SAMPLE, metadata=metadata).warnings
+    assert warning not in _parse(SAMPLE).warnings
+
+
+def test_a_date_the_story_mentions_is_not_its_date() -> None:
+    lead = (
+        "The ministry said the new bridge, first promised in a decree signed on "
+        "<time datetime='2019-03-01'>1 March 2019</time>, would finally open to traffic "
+        "next spring after two years of delays and cost overruns on the approach roads."
+    )
+    html = (
+        f"<html><body><article><h1>Bridge opens</h1><p>{lead}</p><p>{PARA_2}</p>"
+        "</article></body></html>"
+    )
+    for page in (html, html.replace(" datetime='2019-03-01'", "")):
+        article = _html(page)
+        assert article.date_source == "fetched_at"
+        assert "1 March 2019" in article.text
+
+
+def test_a_lead_opening_with_by_and_a_weekday_stays_in_the_text() -> None:
+    lead = "By Tuesday, 12 November, the fire had spread to two more warehouses."
+    assert _dated(lead).lead == lead
