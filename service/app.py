@@ -11,10 +11,11 @@ Agents only move bytes, count and time; every decision is in ``pipeline``.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from service.broker import ensure_topics
 from service.metrics import CONTENT_TYPE, Metrics
 from service.pipeline import Origin, Output, Pipeline, PreparedArticle
 from service.settings import Settings
+from service.stages.dedup_index import DedupIndex, Entry
 from service.topics import DEDUP_TABLE, SEQUENCER_PARTITIONS, TopicNames, declare
 
 log = logging.getLogger(__name__)
@@ -71,6 +73,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "web_port": settings.web_port,
         "datadir": str(settings.data_dir),
         "producer_linger": 0.005,
+        "producer_max_batch_size": settings.producer_max_batch_bytes,
         "processing_guarantee": settings.processing_guarantee,
         # The leader-election topic serves features this app does not use.
         "topic_disable_leader": True,
@@ -138,6 +141,59 @@ class CommitWatch:
             for gauge in (self.metrics.lag, self.metrics.last_commit):
                 with contextlib.suppress(KeyError):
                     gauge.remove(key[0], str(key[1]))
+
+
+class TableStore(MutableMapping[str, bytes]):
+    """Entry bytes in the changelog-backed table, base64 in its JSON values."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def __getitem__(self, key: str) -> bytes:
+        value = self.table[key]
+        if value is None:
+            raise KeyError(key)
+        return base64.b64decode(value)
+
+    def __setitem__(self, key: str, value: bytes) -> None:
+        self.table[key] = base64.b64encode(value).decode("ascii")
+
+    def __delitem__(self, key: str) -> None:
+        del self.table[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.table)
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+
+class IndexState:
+    """The in-memory dedup index, derived from the table that survives restarts."""
+
+    def __init__(self, pipeline: Pipeline, table: Any) -> None:
+        self.pipeline = pipeline
+        self.store = TableStore(table)
+        self.index = pipeline.new_index()
+
+    async def rebuild(self) -> None:
+        """Off the event loop: a million entries take seconds, longer than a heartbeat."""
+        started = time.perf_counter()
+        values = list(self.store.table.values())
+
+        def build() -> DedupIndex:
+            index = self.pipeline.new_index()
+            index.add_many(Entry.from_bytes(base64.b64decode(v)) for v in values)
+            return index
+
+        index = await asyncio.get_running_loop().run_in_executor(None, build)
+        self.index = index
+        self.pipeline.metrics.index_articles.set(len(index))
+        log.info(
+            "dedup index rebuilt from its table: %d articles in %.2f s",
+            len(index),
+            time.perf_counter() - started,
+        )
 
 
 class BrokerDataLostError(RuntimeError):
@@ -220,12 +276,13 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
     names = TopicNames.from_settings(settings)
     app = faust.App(settings.app_id, **faust_options(settings))
     topics = declare(app, settings)
-    index = app.Table(
+    table = app.Table(
         DEDUP_TABLE,
         default=None,
         key_type=str,
         partitions=SEQUENCER_PARTITIONS,
     )
+    dedup = IndexState(pipeline, table)
 
     async def publish(output: Output) -> None:
         start = time.perf_counter()
@@ -268,8 +325,9 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
                 log.error("unreadable internal record at %s: %s", origin.position, exc)
                 await publish(pipeline.dead_letter(origin, "dedup", "internal_error", exc))
                 continue
-            await publish(pipeline.resolve(article, index))
-            metrics.index_articles.set(len(index))
+            if len(dedup.index) != len(table):
+                await dedup.rebuild()  # after recovery or a rebalance: the table is the truth
+            await publish(pipeline.resolve(article, dedup.index, dedup.store))
 
     commit_watch = CommitWatch(metrics)
 
@@ -278,7 +336,7 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         every restart). Offsets this worker holds in memory then point past the new records,
         so it recreates the topics with the partition counts we rely on and stops with an
         error: its supervisor restarts it, and the new process reads from the start."""
-        ours = [*topics.values(), index.changelog_topic]
+        ours = [*topics.values(), table.changelog_topic]
         existing = await asyncio.to_thread(_list_topics, settings)
         if existing is None or all(t.get_topic_name() in existing for t in ours):
             return

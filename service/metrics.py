@@ -20,7 +20,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from service import __version__
 
-STAGES = ("decode", "parse", "classify", "dedup", "publish")
+STAGES = ("decode", "parse", "classify", "fingerprint", "dedup", "publish")
 OUTCOMES = ("ok", "rejected", "error", "original", "duplicate")
 # Per-article stage work is sub-millisecond to tens of milliseconds.
 _STAGE_BUCKETS = (

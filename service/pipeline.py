@@ -23,10 +23,11 @@ import base64
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -51,7 +52,8 @@ from service.metrics import Metrics
 from service.settings import Settings
 from service.stages.classify import classify
 from service.stages.decode import DecodeError, decode_record
-from service.stages.dedup import Index, check_and_remember, content_hash
+from service.stages.dedup_index import DedupIndex, Entry
+from service.stages.fingerprint import Fingerprint, fingerprint
 from service.stages.normalize import normalize_for_matching
 from service.stages.parse import ParseError, parse_article
 
@@ -95,6 +97,7 @@ class PreparedArticle(BaseModel):
     raw: RawArticle
     article_id: str
     content_hash: str
+    fingerprint: dict[str, Any]
     title: str
     lead: str
     text: str
@@ -145,9 +148,11 @@ class Pipeline:
         self.settings = settings
         self.metrics = metrics if metrics is not None else Metrics()
         self.clock = clock
+        self.dedup_config = settings.dedup_config()
+        self._stream_time: datetime | None = None
 
     @contextmanager
-    def _timed(self, stage: Stage) -> Iterator[None]:
+    def _timed(self, stage: str) -> Iterator[None]:
         start = time.perf_counter()
         try:
             yield
@@ -174,7 +179,6 @@ class Pipeline:
         try:
             with self._timed("parse"):
                 parsed = parse_article(raw)
-                digest = content_hash(normalize_for_matching(parsed.text))
         except ParseError as exc:
             return self.dead_letter(origin, "parse", exc.reason, exc)
         except Exception as exc:  # a parser bug must not lose the record
@@ -186,11 +190,19 @@ class Pipeline:
         except Exception as exc:
             return self.dead_letter(origin, "classify", "internal_error", exc)
         self.metrics.outcome("classify", "ok")
+        try:
+            with self._timed("fingerprint"):
+                fp = fingerprint(
+                    normalize_for_matching(parsed.text), parsed.url or raw.url, self.dedup_config
+                )
+        except Exception as exc:
+            return self.dead_letter(origin, "dedup", "internal_error", exc)
         return PreparedArticle(
             origin=origin,
             raw=raw.model_copy(update={"body": ""}),
-            article_id=derive_article_id(raw, parsed.url, digest),
-            content_hash=digest,
+            article_id=derive_article_id(raw, parsed.url, fp.content_hash),
+            content_hash=fp.content_hash,
+            fingerprint=fp.to_json_dict(),
             title=parsed.title,
             lead=parsed.lead,
             text=parsed.text,
@@ -209,14 +221,30 @@ class Pipeline:
             figures=labels.figures,
         )
 
-    def resolve(self, article: PreparedArticle, index: Index) -> Output:
-        """dedup → the one output record for this article."""
+    def resolve(
+        self,
+        article: PreparedArticle,
+        index: DedupIndex,
+        store: MutableMapping[str, bytes] | None = None,
+    ) -> Output:
+        """dedup → the one output record for this article.
+
+        ``store`` mirrors the index as entry bytes by article id: the worker's
+        changelog-backed table, from which a restarted worker rebuilds the index.
+        """
         now = self.clock()
+        origin = article.origin.position
+        fetched_at = article.raw.fetched_at
         try:
             with self._timed("dedup"):
-                verdict = check_and_remember(
-                    index, article.content_hash, article.article_id, article.origin.position
-                )
+                fp = Fingerprint.from_json_dict(article.fingerprint)
+                verdict = index.check(fp, article.article_id, origin, fetched_at)
+                if not verdict.is_duplicate and not verdict.replay:
+                    entry = Entry(article.article_id, verdict.story_id, origin, fetched_at, fp)
+                    index.add(entry)
+                    if store is not None:
+                        store[article.article_id] = entry.to_bytes()
+                self._expire(index, store, fetched_at)
         except Exception as exc:
             return self.dead_letter(article.origin, "dedup", "internal_error", exc)
         if verdict.original is not None:
@@ -279,7 +307,23 @@ class Pipeline:
             article.raw.fetched_at,
         )
 
-    def process(self, origin: Origin, index: Index) -> Output:
+    def _expire(
+        self, index: DedupIndex, store: MutableMapping[str, bytes] | None, fetched_at: datetime
+    ) -> None:
+        """Forget articles older than the window, by stream time so replays expire alike."""
+        # A producer with a clock far ahead must not expire the whole index at once.
+        fetched_at = min(fetched_at, self.clock() + timedelta(hours=1))
+        if self._stream_time is None or fetched_at > self._stream_time:
+            self._stream_time = fetched_at
+        for article_id in index.expire(self._stream_time):
+            if store is not None:
+                store.pop(article_id, None)
+        self.metrics.index_articles.set(len(index))
+
+    def new_index(self) -> DedupIndex:
+        return DedupIndex(self.dedup_config)
+
+    def process(self, origin: Origin, index: DedupIndex) -> Output:
         """Both halves in one call: batch mode."""
         prepared = self.prepare(origin)
         if isinstance(prepared, Output):

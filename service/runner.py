@@ -96,7 +96,11 @@ def run_demo(settings: Settings, examples: Path, exit_when_done: bool) -> int:
         echo(f"● topics: {', '.join(names.external())} ({settings.partitions} partitions each)")
 
         worker_log = data_dir / "worker.log"
-        worker = spawn_worker({"NEWSSTREAM_BROKER_URL": settings.faust_broker_url()}, worker_log)
+        env = {"NEWSSTREAM_BROKER_URL": settings.faust_broker_url()}
+        if broker is not None:
+            # The embedded broker misreports end offsets unless each record is its own batch.
+            env["NEWSSTREAM_PRODUCER_MAX_BATCH_BYTES"] = "1"
+        worker = spawn_worker(env, worker_log)
         echo(
             f"● worker pid {worker.pid} (log: {worker_log}); "
             f"metrics at http://{settings.web_host}:{settings.web_port}/metrics"

@@ -6,11 +6,14 @@ tests and the CLI can build their own.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service.stages.dedup_index import DedupConfig
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -51,6 +54,20 @@ class Settings(BaseSettings):
         default=4_000_000, ge=1024, description="Larger raw records are dead-lettered unparsed."
     )
 
+    # --- deduplication
+    dedup_window_days: float = Field(
+        default=7.0, gt=0, description="Articles are matched against those fetched this recently."
+    )
+    dedup_near_threshold: float = Field(
+        default=0.7, gt=0, le=1, description="Estimated Jaccard at which a body is a near copy."
+    )
+    dedup_story_threshold: float = Field(
+        default=0.3, gt=0, le=1, description="Estimated Jaccard at which articles share a story."
+    )
+    dedup_min_shingles: int = Field(
+        default=10, ge=1, description="Shorter bodies are never matched (they collide by chance)."
+    )
+
     # --- worker
     web_host: str = Field(default="127.0.0.1", description="Bind address of /metrics.")
     web_port: int = Field(default=6066, description="Port of /metrics and the worker's web.")
@@ -65,7 +82,21 @@ class Settings(BaseSettings):
         default="at_least_once",
         description="exactly_once uses Kafka transactions (Apache Kafka; not the embedded broker).",
     )
+    producer_max_batch_bytes: int = Field(
+        default=16384,
+        ge=1,
+        description="Producer batch size. 1 (one record a batch) on the embedded broker, whose "
+        "reported end offsets are otherwise wrong, which cuts table recovery short.",
+    )
     lag_interval_s: float = Field(default=5.0, gt=0, description="How often lag is measured.")
+
+    def dedup_config(self) -> DedupConfig:
+        return DedupConfig(
+            near_threshold=self.dedup_near_threshold,
+            story_threshold=self.dedup_story_threshold,
+            min_shingles=self.dedup_min_shingles,
+            window=timedelta(days=self.dedup_window_days),
+        )
 
     def bootstrap_servers(self) -> list[str]:
         """host:port list, whatever separator or ``kafka://`` prefix the URL used."""

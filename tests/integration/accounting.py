@@ -97,7 +97,8 @@ def mixed_records(count: int, seed: int) -> list[tuple[bytes, bytes]]:
         value = {
             "id": f"art-{n}",
             "source": f"outlet-{rng.randint(1, 30)}.example",
-            "fetched_at": f"2024-11-{rng.randint(10, 20):02d}T{rng.randint(0, 23):02d}:00:00Z",
+            # Within one day: well inside the dedup window, as a live stream is.
+            "fetched_at": f"2024-11-13T{rng.randint(0, 23):02d}:{rng.randint(0, 59):02d}:00Z",
             "body": body,
         }
         records.append((key, orjson.dumps(value)))
@@ -224,3 +225,18 @@ def hostile_records(count: int, seed: int, body_limit: int) -> list[tuple[bytes,
             value = orjson.dumps({**good, "content_type": "text/html", "body": html})
         out.append((key, value, must))
     return out
+
+
+def describe_mismatch(accounting: Accounting, limit: int = 2) -> str:
+    """The fields that differ between an input's repeated outputs, for failure messages."""
+    lines = []
+    for n in accounting.mismatches()[:limit]:
+        outs = accounting.by_input[n]
+        (t0, first), (t1, other) = outs[0], next(o for o in outs[1:] if o != outs[0])
+        diff = {
+            k: (first.get(k), other.get(k))
+            for k in sorted(set(first) | set(other))
+            if k not in VOLATILE and first.get(k) != other.get(k)
+        }
+        lines.append(f"input {n}: {t0} vs {t1}: {diff}")
+    return "\n".join(lines)

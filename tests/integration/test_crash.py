@@ -13,7 +13,7 @@ from service.broker import ensure_topics
 from service.feed import Feeder, Follower
 from service.topics import TopicNames
 from tests.conftest import ACCOUNTING, WorkerProcess, isolated_settings
-from tests.integration.accounting import Accounting, mixed_records
+from tests.integration.accounting import Accounting, describe_mismatch, mixed_records
 
 pytestmark = pytest.mark.integration
 
@@ -79,4 +79,4 @@ def test_stopping_a_worker_mid_stream_loses_nothing_and_replays_identically(
         assert code == -signal.SIGKILL
     assert summary["lost"] == 0, (summary, restarted.log())
     assert accounting.unmatched == []
-    assert accounting.mismatches() == [], summary
+    assert accounting.mismatches() == [], describe_mismatch(accounting)

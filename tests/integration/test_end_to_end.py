@@ -264,7 +264,7 @@ def test_batch_mode_gives_the_same_records(run: Run, tmp_path: Path) -> None:
     pipeline = Pipeline(run.settings)
     batch = Counter(
         _comparable(o.topic, o.key, o.record.model_dump(mode="json"))
-        for o in run_lines(pipeline, [v for _k, v in run.inputs], {})
+        for o in run_lines(pipeline, [v for _k, v in run.inputs])
     )
     # Dead letters keep the original key; batch mode has none, so compare without it.
     assert _strip_letter_keys(batch, run.settings) == _strip_letter_keys(streamed, run.settings)

@@ -12,7 +12,7 @@ from service.broker import ensure_topics, free_port
 from service.feed import Feeder, Follower
 from service.topics import TopicNames
 from tests.conftest import ACCOUNTING, WorkerProcess, isolated_settings
-from tests.integration.accounting import Accounting, mixed_records
+from tests.integration.accounting import Accounting, describe_mismatch, mixed_records
 
 pytestmark = pytest.mark.integration
 
@@ -62,7 +62,7 @@ def test_worker_joining_and_leaving_mid_stream(broker: str, tmp_path: Path) -> N
     ACCOUNTING.append((f"rebalance: {', '.join(events)}", summary))
     assert summary["lost"] == 0, (summary, first.log())
     assert accounting.unmatched == []
-    assert accounting.mismatches() == [], summary
+    assert accounting.mismatches() == [], describe_mismatch(accounting)
 
 
 def _drain(follower: Follower, accounting: Accounting, until: int, quiet: float = 0) -> None:

@@ -41,7 +41,7 @@ BODY = (
 
 
 def test_distinct_article_is_enriched(pipeline: Pipeline) -> None:
-    out = pipeline.process(_origin(_article(BODY, id="x1")), {})
+    out = pipeline.process(_origin(_article(BODY, id="x1")), pipeline.new_index())
     assert out.topic == "articles.enriched"
     record = out.record
     assert isinstance(record, EnrichedArticle)
@@ -55,7 +55,7 @@ def test_distinct_article_is_enriched(pipeline: Pipeline) -> None:
 
 
 def test_copy_from_another_outlet_is_a_duplicate_sharing_the_story(pipeline: Pipeline) -> None:
-    index: dict[str, Any] = {}
+    index = pipeline.new_index()
     first = pipeline.process(_origin(_article(BODY, url="https://a.example/1"), 0), index)
     copy = _article(
         BODY.replace("Heavy rain floods villages", "Villages under water"),
@@ -74,7 +74,7 @@ def test_copy_from_another_outlet_is_a_duplicate_sharing_the_story(pipeline: Pip
 
 
 def test_replay_of_the_same_record_gives_the_same_output(pipeline: Pipeline) -> None:
-    index: dict[str, Any] = {}
+    index = pipeline.new_index()
     value = _article(BODY, url="https://a.example/1")
     first = pipeline.process(_origin(value, 7), index)
     replay = pipeline.process(_origin(value, 7), index)
@@ -83,9 +83,10 @@ def test_replay_of_the_same_record_gives_the_same_output(pipeline: Pipeline) -> 
 
 def test_article_ids_are_deterministic_without_a_producer_id(pipeline: Pipeline) -> None:
     by_url = [
-        pipeline.process(_origin(_article(BODY, url="https://a.example/1")), {}) for _ in range(2)
+        pipeline.process(_origin(_article(BODY, url="https://a.example/1")), pipeline.new_index())
+        for _ in range(2)
     ]
-    by_content = [pipeline.process(_origin(_article(BODY)), {}) for _ in range(2)]
+    by_content = [pipeline.process(_origin(_article(BODY)), pipeline.new_index()) for _ in range(2)]
     assert by_url[0].record.article_id == by_url[1].record.article_id  # type: ignore[union-attr]
     assert by_content[0].record.article_id == by_content[1].record.article_id  # type: ignore[union-attr]
     assert by_url[0].record.article_id != by_content[0].record.article_id  # type: ignore[union-attr]
@@ -94,7 +95,7 @@ def test_article_ids_are_deterministic_without_a_producer_id(pipeline: Pipeline)
 def test_dead_letter_keeps_the_original_bytes_key_and_headers(pipeline: Pipeline) -> None:
     value = b"\x00\x01 not an article \xff"
     origin = _origin(value, 42, key=b"k-1", headers=(("source", b"x"), ("trace", None)))
-    out = pipeline.process(origin, {})
+    out = pipeline.process(origin, pipeline.new_index())
     letter = out.record
     assert isinstance(letter, DeadLetter)
     assert out.topic == "articles.deadletter"
@@ -116,7 +117,7 @@ def test_dead_letter_keeps_the_original_bytes_key_and_headers(pipeline: Pipeline
 
 
 def test_parse_rejection_is_a_parse_stage_dead_letter(pipeline: Pipeline) -> None:
-    out = pipeline.process(_origin(_article("   ")), {})
+    out = pipeline.process(_origin(_article("   ")), pipeline.new_index())
     assert isinstance(out.record, DeadLetter)
     assert (out.record.stage, out.record.reason) == ("parse", "empty_body")
 
@@ -128,7 +129,7 @@ def test_a_classifier_bug_dead_letters_the_record_instead_of_crashing(
         raise ZeroDivisionError("boom")
 
     monkeypatch.setattr(pipeline_module, "classify", broken)
-    out = pipeline.process(_origin(_article(BODY)), {})
+    out = pipeline.process(_origin(_article(BODY)), pipeline.new_index())
     assert isinstance(out.record, DeadLetter)
     assert (out.record.stage, out.record.reason, out.record.error_type) == (
         "classify",
@@ -149,10 +150,10 @@ def test_prepared_article_survives_the_internal_topic(pipeline: Pipeline) -> Non
 
 
 def test_metrics_count_stages_and_rejections(pipeline: Pipeline) -> None:
-    index: dict[str, Any] = {}
+    index = pipeline.new_index()
     pipeline.process(_origin(_article(BODY)), index)
     pipeline.process(_origin(_article(BODY), 1), index)
-    pipeline.process(_origin(b"{broken"), {})
+    pipeline.process(_origin(b"{broken"), pipeline.new_index())
     r = pipeline.metrics.registry
     assert r.get_sample_value("newsstream_duplicates_total", {"method": "exact"}) == 1
     assert (
@@ -196,7 +197,9 @@ def test_metrics_count_stages_and_rejections(pipeline: Pipeline) -> None:
 
 
 def test_batch_output_lines_follow_the_contract(pipeline: Pipeline) -> None:
-    outputs = list(run_lines(pipeline, read_lines(EXAMPLES / "articles.jsonl"), {}))
+    outputs = list(
+        run_lines(pipeline, read_lines(EXAMPLES / "articles.jsonl"), pipeline.new_index())
+    )
     assert len(outputs) == 6
     for output in outputs:
         line = orjson.loads(output_line(output))
