@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from service.broker import free_port, local_broker
+from service.runner import stop_process
 from service.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,14 +121,7 @@ class WorkerProcess:
     def stop(self, timeout: float = 30) -> int | None:
         if self.process is None:
             return None
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        return self.process.returncode
+        return stop_process(self.process, timeout)
 
 
 # Accounting tables that reliability tests leave behind, printed after the run.

@@ -31,6 +31,7 @@ import yaml
 from service import __version__
 from service.broker import ensure_topics, free_port
 from service.feed import Feeder, records_from_paths
+from service.runner import stop_process
 from service.settings import Settings
 from service.topics import TopicNames
 from tests.conftest import EXAMPLES, ROOT, WorkerProcess, isolated_settings
@@ -128,14 +129,8 @@ class PrometheusServer:
         return self.log_path.read_text(errors="replace")[-5000:]
 
     def stop(self, timeout: float = 15) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None:
+            stop_process(self.process, timeout)
 
 
 def load_yaml(path: Path) -> Any:
