@@ -180,15 +180,15 @@ class Pipeline:
             with self._timed("parse"):
                 parsed = parse_article(raw)
         except ParseError as exc:
-            return self.dead_letter(origin, "parse", exc.reason, exc)
+            return self.dead_letter(origin, "parse", exc.reason, exc, raw.id)
         except Exception as exc:  # a parser bug must not lose the record
-            return self.dead_letter(origin, "parse", "internal_error", exc)
+            return self.dead_letter(origin, "parse", "internal_error", exc, raw.id)
         self.metrics.outcome("parse", "ok")
         try:
             with self._timed("classify"):
                 labels = classify(parsed.title, parsed.text, parsed.language)
         except Exception as exc:
-            return self.dead_letter(origin, "classify", "internal_error", exc)
+            return self.dead_letter(origin, "classify", "internal_error", exc, raw.id)
         self.metrics.outcome("classify", "ok")
         try:
             with self._timed("fingerprint"):
@@ -196,7 +196,7 @@ class Pipeline:
                     normalize_for_matching(parsed.text), parsed.url or raw.url, self.dedup_config
                 )
         except Exception as exc:
-            return self.dead_letter(origin, "dedup", "internal_error", exc)
+            return self.dead_letter(origin, "dedup", "internal_error", exc, raw.id)
         return PreparedArticle(
             origin=origin,
             raw=raw.model_copy(update={"body": ""}),
@@ -246,7 +246,9 @@ class Pipeline:
                         store[article.article_id] = entry.to_bytes()
                 self._expire(index, store, fetched_at)
         except Exception as exc:
-            return self.dead_letter(article.origin, "dedup", "internal_error", exc)
+            return self.dead_letter(
+                article.origin, "dedup", "internal_error", exc, article.article_id
+            )
         if verdict.original is not None:
             assert verdict.method is not None
             notice = DuplicateNotice(
@@ -333,7 +335,12 @@ class Pipeline:
     # ------------------------------------------------------------------ rejects
 
     def dead_letter(
-        self, origin: Origin, stage: Stage, reason: DeadLetterReason, exc: BaseException
+        self,
+        origin: Origin,
+        stage: Stage,
+        reason: DeadLetterReason,
+        exc: BaseException,
+        article_id: str | None = None,
     ) -> Output:
         detail = getattr(exc, "detail", None) or str(exc) or type(exc).__name__
         letter = DeadLetter(
@@ -356,6 +363,7 @@ class Pipeline:
             detail[:200],
             extra={
                 "stage": stage,
+                "article_id": article_id,
                 "reason": reason,
                 "error_type": type(exc).__name__,
                 "topic": origin.topic,

@@ -206,3 +206,15 @@ def test_batch_output_lines_follow_the_contract(pipeline: Pipeline) -> None:
         assert set(line) == {"topic", "key", "value"}
         assert line["topic"] == output.topic
         assert isinstance(output, Output)
+
+
+def test_dead_letters_are_logged_with_stage_reason_and_article_id(
+    pipeline: Pipeline, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="service.pipeline"):
+        pipeline.process(_origin(_article("   ", id="x-9"), 42), pipeline.new_index())
+    (record,) = [r for r in caplog.records if r.getMessage().startswith("dead letter")]
+    assert record.__dict__["stage"] == "parse"
+    assert record.__dict__["reason"] == "empty_body"
+    assert record.__dict__["article_id"] == "x-9"
+    assert record.__dict__["offset"] == 42
