@@ -63,6 +63,7 @@ import orjson
 from service.stages.dedup_index import DedupConfig, DedupIndex, Entry
 from service.stages.fingerprint import Fingerprint, fingerprint
 from service.stages.normalize import normalize_for_matching
+from tests.bench.machine import cpu_model
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "saudinewsnet-dev.jsonl.gz"
@@ -77,14 +78,7 @@ Article = tuple[str, str | None, str]  # id, url, normalised body
 
 
 def machine() -> str:
-    model = platform.processor() or "unknown cpu"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     memory = ""
     try:
         kb = int(Path("/proc/meminfo").read_text().split()[1])

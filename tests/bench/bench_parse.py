@@ -49,6 +49,7 @@ from charset_normalizer import from_bytes
 from schemas.models import RawArticle
 from service.stages.decode import DecodeError, decode_record, decode_text
 from service.stages.parse import ParseError, parse_article
+from tests.bench.machine import cpu_model
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "corpora" / "saudinewsnet-dev.jsonl.gz"
@@ -59,14 +60,7 @@ LIMITS = {"max_record_bytes": 4_000_000, "max_body_bytes": 2_000_000}
 
 
 def machine() -> list[str]:
-    model = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    model = cpu_model()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return [
         f"cpu      {model}",
