@@ -365,6 +365,11 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         commit_watch.observe(app)
         metrics.ready.set(1 if ready()[0] else 0)
 
+    @app.task  # type: ignore[untyped-decorator]
+    async def log_settings() -> None:
+        """Once at start-up, after logging is configured: what this worker runs with."""
+        log.info("settings: %s", settings.masked())
+
     @app.page("/metrics")
     async def metrics_page(web: Any, request: Any) -> Any:
         return web.bytes(metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
@@ -387,5 +392,4 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
             status=200 if is_ready else 503,
         )
 
-    app.newsstream_metrics = metrics  # type: ignore[attr-defined]
     return app

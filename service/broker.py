@@ -26,7 +26,7 @@ import uuid
 from importlib.resources import files
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Protocol
+from typing import IO
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
@@ -37,13 +37,6 @@ log = logging.getLogger(__name__)
 
 class BrokerError(RuntimeError):
     pass
-
-
-class Broker(Protocol):
-    bootstrap: str
-
-    def start(self, timeout: float = 30.0) -> None: ...
-    def stop(self, timeout: float = 15.0) -> None: ...
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -105,9 +98,6 @@ class _ProcessBroker:
     @property
     def pid(self) -> int | None:
         return self._process.pid if self._process else None
-
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     def start(self, timeout: float = 30.0) -> None:
         if port_open(self.host, self.port):

@@ -21,7 +21,6 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from service import __version__
 
 STAGES = ("decode", "parse", "classify", "fingerprint", "dedup", "publish")
-OUTCOMES = ("ok", "rejected", "error", "original", "duplicate")
 # Per-article stage work is sub-millisecond to tens of milliseconds.
 _STAGE_BUCKETS = (
     0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,

@@ -244,7 +244,7 @@ class Pipeline:
                     index.add(entry)
                     if store is not None:
                         store[article.article_id] = entry.to_bytes()
-                self._expire(index, store, fetched_at)
+                self._expire(index, store, fetched_at, now)
         except Exception as exc:
             return self.dead_letter(
                 article.origin, "dedup", "internal_error", exc, article.article_id
@@ -310,11 +310,15 @@ class Pipeline:
         )
 
     def _expire(
-        self, index: DedupIndex, store: MutableMapping[str, bytes] | None, fetched_at: datetime
+        self,
+        index: DedupIndex,
+        store: MutableMapping[str, bytes] | None,
+        fetched_at: datetime,
+        now: datetime,
     ) -> None:
         """Forget articles older than the window, by stream time so replays expire alike."""
         # A producer with a clock far ahead must not expire the whole index at once.
-        fetched_at = min(fetched_at, self.clock() + timedelta(hours=1))
+        fetched_at = min(fetched_at, now + timedelta(hours=1))
         if self._stream_time is None or fetched_at > self._stream_time:
             self._stream_time = fetched_at
         for article_id in index.expire(self._stream_time):
