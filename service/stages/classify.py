@@ -36,20 +36,16 @@ lexicon file.
 from __future__ import annotations
 
 import math
-import re
 import tomllib
-import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from functools import cache
 from importlib import resources
-from itertools import accumulate, repeat
 from os import PathLike
 from pathlib import Path
 from typing import Any, Final, Literal
 
 from schemas.models import Actor, EventLabel, Evidence, Figure, Location, TopicLabel
-from service.stages.normalize import normalize_for_matching
+from service.stages.phrases import PhraseError, PhraseIndex, Tokens, tokenize
 
 TOPICS: Final[tuple[str, ...]] = (
     "conflict_security",
@@ -98,255 +94,14 @@ class Scoring:
     max_evidence: int = 3
 
 
-# --------------------------------------------------------------------------- words
-
-_PROBED: Final = frozenset([*range(0x0600, 0x0700), *range(0x0750, 0x0780), *range(0x0870, 0x0900)])
-"""Arabic blocks, where normalize_for_matching may drop or remap any character."""
-
-_PLAIN_BLOCKS: Final = ((0x3400, 0x4DC0), (0x4E00, 0xA000), (0xA000, 0xA490), (0xAC00, 0xD7A4))
-"""CJK, Yi and Hangul syllables: thousands of letters that only ever fold to themselves."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Tokenizer:
-    word: re.Pattern[str]
-    splitter: re.Pattern[str]  # the word pattern as one capturing group
-    unstable: re.Pattern[str]
-    unstable_in_nfkc: re.Pattern[str]  # the unstable characters NFKC-normalised text can hold
-    fold: dict[int, str]  # what normalize_for_matching makes of a character besides case
-
-    def split(self, text: str) -> list[str]:
-        """Separators and words, alternating, starting and ending with a separator."""
-        return self.splitter.split(text)
-
-
-def _char_class(codepoints: list[int]) -> str:
-    ranges: list[str] = []
-    start = prev = codepoints[0]
-    for cp in [*codepoints[1:], -2]:
-        if cp != prev + 1:
-            ranges.append(f"\\U{start:08x}" if start == prev else f"\\U{start:08x}-\\U{prev:08x}")
-            start = cp
-        prev = cp
-    return "".join(ranges)
-
-
-@cache
-def _tokenizer() -> _Tokenizer:
-    """Word patterns that agree with ``normalize_for_matching``, derived from it.
-
-    A raw word is a run of letters and digits with the marks
-    ``normalize_for_matching`` drops (diacritics, tatweel) allowed inside, so
-    each raw word normalises to exactly one matching word and its span is a
-    span of the original text. Characters that break this are "unstable":
-    compatibility characters that NFKC turns into several words or into a word
-    from a symbol (½, ™, ﷺ) and combining marks that compose with the letter
-    before them, letters whose case folding adds a mark (İ). They are rare;
-    text containing them is normalised run by run first, keeping a map back to
-    the original offsets.
-    """
-    dropped: list[int] = []
-    unstable: list[int] = []
-    unstable_folding: list[int] = []
-    fold: dict[int, str] = {}
-    skipped = {cp for lo, hi in _PLAIN_BLOCKS for cp in range(lo, hi)}
-    for cp in range(0x80, 0x10000):
-        if cp in skipped or 0xD800 <= cp <= 0xDFFF:
-            continue
-        char = chr(cp)
-        category = unicodedata.category(char)
-        stable = unicodedata.is_normalized("NFKC", char)
-        folded = char.casefold()
-        if (
-            stable
-            and category[0] not in "MC"
-            and category != "Lm"
-            and len(folded) == 1
-            and folded.isalnum() == char.isalnum()
-            and cp not in _PROBED
-        ):
-            continue  # normalize_for_matching only case-folds it, in place
-        probe = normalize_for_matching(f"a{char}a")
-        if probe == "aa":
-            dropped.append(cp)
-            fold[cp] = ""
-        elif category[0] == "M" or ((" " in probe) if char.isalnum() else (probe != "a a")):
-            unstable.append(cp)  # composes, splits or joins words once normalised
-            if len(folded) != 1 or folded.isalnum() != char.isalnum():
-                unstable_folding.append(cp)
-        elif stable and char.isalnum() and probe[1:-1] != folded:
-            fold[cp] = probe[1:-1]  # a letter variant or a digit
-    marks = _char_class(dropped)
-    word = f"[^\\W_]+(?:[{marks}]+[^\\W_]*)*|[{marks}]+(?:[^\\W_]+[{marks}]*)*"
-    return _Tokenizer(
-        word=re.compile(word),
-        splitter=re.compile(f"({word})"),
-        unstable=re.compile(f"[{_char_class(unstable)}\\U00010000-\\U0010ffff]+"),
-        unstable_in_nfkc=re.compile(f"[{_char_class(unstable_folding)}\\U00010000-\\U0010ffff]"),
-        fold=fold,
-    )
-
-
-def _matching_form(word: str) -> str:
-    """``normalize_for_matching`` of one raw word, without its general machinery when possible."""
-    if word.isascii():
-        return word.lower()
-    if unicodedata.is_normalized("NFKC", word):
-        return word.translate(_tokenizer().fold).casefold()
-    return normalize_for_matching(word)
-
-
-def _normalized_view(text: str) -> tuple[str, list[int] | None, list[int] | None]:
-    """``text`` with its unstable runs NFKC-normalised and case-folded, and maps back to ``text``.
-
-    Usually nothing is unstable: the text itself and ``None`` maps. Otherwise
-    ``starts[i]``/``ends[i]`` bound the original characters that character
-    ``i`` of the view came from.
-    """
-    tokenizer = _tokenizer()
-    if text.isascii() or (
-        unicodedata.is_normalized("NFKC", text) and tokenizer.unstable_in_nfkc.search(text) is None
-    ):
-        return text, None, None
-    unstable = tokenizer.unstable
-    match = unstable.search(text)
-    if match is None:
-        return text, None, None
-    pieces: list[str] = []
-    starts: list[int] = []
-    ends: list[int] = []
-    pos = 0
-    while match is not None:
-        start, end = match.span()
-        # NFKC reorders and composes a whole combining sequence: take it all,
-        # from the letter that carries it.
-        if unicodedata.category(text[start])[0] == "M":
-            while start > pos and unicodedata.category(text[start - 1])[0] == "M":
-                start -= 1
-            if start > pos:
-                start -= 1
-        while end < len(text) and unicodedata.category(text[end])[0] == "M":
-            end += 1
-        pieces.append(text[pos:start])
-        starts.extend(range(pos, start))
-        ends.extend(range(pos + 1, start + 1))
-        normalized = unicodedata.normalize("NFKC", text[start:end]).casefold()
-        pieces.append(normalized)
-        starts.extend([start] * len(normalized))
-        ends.extend([end] * len(normalized))
-        pos = end
-        match = unstable.search(text, pos)
-    pieces.append(text[pos:])
-    starts.extend(range(pos, len(text)))
-    ends.extend(range(pos + 1, len(text) + 1))
-    return "".join(pieces), starts, ends
-
-
-def _matching_words(text: str) -> list[tuple[str, int, int]]:
-    """The words of ``normalize_for_matching(text)``, each with its span in ``text``."""
-    view, starts, ends = _normalized_view(text)
-    words: list[tuple[str, int, int]] = []
-    for match in _tokenizer().word.finditer(view):
-        word = _matching_form(match.group())
-        if word:
-            a, b = match.span()
-            if starts is not None and ends is not None:
-                a, b = starts[a], ends[b - 1]
-            words.append((word, a, b))
-    return words
-
-
-# --------------------------------------------------------------------------- inflection
-
-_AR_ARTICLE: Final = "ال"
-_AR_PROCLITICS: Final = (
-    # longest first: the first that leaves a known word wins
-    "وبال", "فبال", "وكال",
-    "وال", "فال", "بال", "كال", "ولل", "فلل",
-    "لل", "ال", "وب", "ول", "فب", "فل",
-    "و", "ف", "ب", "ل",
-)  # fmt: skip
-_AR_PRONOUNS: Final = ("ه", "ها", "هم", "هما", "هن", "ك", "كم", "كما", "نا", "ني", "ي")
-_AR_ENDINGS: Final = ("ا", "ان", "ين", "ون", "ات", "ه", "تان", "تين", "ت", "وا", "ي")
-_MIN_INFLECTED: Final = 3
-"""Words shorter than this get no generated forms: too many would collide."""
-
-
-def _arabic_base(word: str) -> str:
-    """A cue written with the article stands for the bare word (proclitics are stripped later)."""
-    if word.startswith(_AR_ARTICLE) and len(word) - len(_AR_ARTICLE) >= _MIN_INFLECTED:
-        return word[len(_AR_ARTICLE) :]
-    return word
-
-
-def _arabic_forms(word: str) -> set[str]:
-    """Suffixed forms of an Arabic word (in matching form, so ة is already ه).
-
-    Feminine, dual and plural endings, attached pronouns, the perfect-tense
-    endings ت/وا and the accusative alef; a final ه is also read as ta marbuta,
-    which becomes ت before a suffix (غارة: غارات، غارتين، غارته).
-    """
-    forms = {word}
-    if len(word) < _MIN_INFLECTED:
-        return forms
-    stems = {word, word + "ات"}
-    forms.update(word + ending for ending in _AR_ENDINGS)
-    if word.endswith("ه"):
-        root = word[:-1]
-        forms.update((root + "ات", root + "تان", root + "تين", root + "تا"))
-        stems.update((root + "ت", root + "ات"))
-    forms.update(stem + pronoun for stem in stems for pronoun in _AR_PRONOUNS)
-    return forms
-
-
-def _english_forms(word: str) -> set[str]:
-    """Regular English inflections; forms that are not words are harmless."""
-    forms = {word}
-    if len(word) < _MIN_INFLECTED or not word.isascii() or not word.isalpha():
-        return forms
-    forms.add(word + "s")
-    if word.endswith(("s", "x", "z", "ch", "sh")):
-        forms.add(word + "es")
-    if word.endswith("e"):
-        forms.update((word + "d", word[:-1] + "ing", word + "r", word + "rs"))
-    elif word.endswith("y") and word[-2] not in "aeiou":
-        forms.update((word[:-1] + "ies", word[:-1] + "ied", word + "ing"))
-    else:
-        forms.update(word + suffix for suffix in ("ed", "ing", "er", "ers"))
-        vowels = "aeiou"
-        if word[-1] not in vowels + "wxy" and word[-2] in vowels and word[-3] not in vowels:
-            forms.update(word + word[-1] + suffix for suffix in ("ed", "ing"))
-    return forms
-
-
-_INFLECTIONS: Final[dict[str, tuple[Callable[[str], str], Callable[[str], set[str]]]]] = {
-    "ar": (_arabic_base, _arabic_forms),
-    "en": (lambda word: word, _english_forms),
-}
-"""Per language section: the base a cue word stands for, and the forms it matches."""
-
 
 # --------------------------------------------------------------------------- lexicon
-
-_NO_LEMMA: Final = -1
-_NOT_A_WORD: Final = -2
-_UNSEEN: Final = -3
-_MEMO_SIZE: Final = 200_000
 
 
 class Lexicon:
     """A compiled topic lexicon. Build it with ``Lexicon.parse`` or ``load_lexicon``."""
 
-    __slots__ = (
-        "_entries",
-        "_forms",
-        "_memo",
-        "_proclitics",
-        "_starts",
-        "cue_counts",
-        "scoring",
-        "source",
-    )
+    __slots__ = ("_entries", "_index", "cue_counts", "scoring", "source")
 
     def __init__(self, data: Mapping[str, object], source: str) -> None:
         self.source = source
@@ -357,9 +112,7 @@ class Lexicon:
         weights = _parse_weights(_table(data, "weights", source, required=True), source)
         topics = _table(data, "topics", source, required=True)
 
-        lemmas: dict[str, int] = {}
-        generators: dict[int, set[Callable[[str], set[str]]]] = {}
-        keys: dict[tuple[int, ...], int] = {}
+        index = PhraseIndex()
         entries: list[dict[int, float]] = []
         counts: dict[tuple[str, str], int] = {}
 
@@ -372,57 +125,31 @@ class Lexicon:
                 where = f"{source}: [topics.{topic}.{language}]"
                 if not isinstance(tiers, Mapping):
                     raise LexiconError(f"{where} must be a table of weight tiers")
-                base_of, forms_of = _INFLECTIONS.get(language, (lambda w: w, lambda w: {w}))
-                seen: set[tuple[int, ...]] = set()
+                seen: set[int] = set()
                 for tier, cues in tiers.items():
                     if tier not in weights:
                         raise LexiconError(f"{where}: tier {tier!r} is not in [weights]")
                     if not isinstance(cues, list) or not all(isinstance(c, str) for c in cues):
                         raise LexiconError(f"{where}: {tier} must be a list of strings")
                     for cue in cues:
-                        exact = cue.startswith("=")
-                        words = normalize_for_matching(cue.removeprefix("=")).split()
-                        if not words:
-                            raise LexiconError(f"{where}: cue {cue!r} has no word in it")
-                        ids: list[int] = []
-                        for word in words:
-                            base = base_of(word)
-                            lemma = lemmas.setdefault(base, len(lemmas))
-                            if not exact:
-                                generators.setdefault(lemma, set()).add(forms_of)
-                            ids.append(lemma)
-                        key = keys.setdefault(tuple(ids), len(keys))
+                        try:
+                            key = index.add(
+                                cue.removeprefix("="), language, exact=cue.startswith("=")
+                            )
+                        except PhraseError:
+                            raise LexiconError(f"{where}: cue {cue!r} has no word in it") from None
                         if key == len(entries):
                             entries.append({})
-                        index = _TOPIC_INDEX[topic]
-                        entries[key][index] = max(entries[key].get(index, 0.0), weights[tier])
-                        seen.add(tuple(ids))
+                        topic_index = _TOPIC_INDEX[topic]
+                        entries[key][topic_index] = max(
+                            entries[key].get(topic_index, 0.0), weights[tier]
+                        )
+                        seen.add(key)
                 counts[(topic, language)] = len(seen)
 
-        forms: dict[str, int] = dict(lemmas)  # a word's own form beats another's inflection
-        for base, lemma in lemmas.items():
-            for generate in sorted(generators.get(lemma, ()), key=lambda g: g.__name__):
-                for form in sorted(generate(base)):
-                    forms.setdefault(form, lemma)
-
-        # first lemma -> (rest of the cue's lemmas, key), longest cue first
-        starts: dict[int, list[tuple[tuple[int, ...], int]]] = {}
-        for ids_key, key in keys.items():
-            starts.setdefault(ids_key[0], []).append((ids_key[1:], key))
-        self._forms = forms
-        self._starts = {
-            first: tuple(sorted(cues, key=lambda cue: (-len(cue[0]), cue[0])))
-            for first, cues in starts.items()
-        }
+        self._index = index
         self._entries = tuple(tuple(sorted(topic_weights.items())) for topic_weights in entries)
-        proclitics: dict[str, list[str]] = {}
-        for proclitic in _AR_PROCLITICS:
-            proclitics.setdefault(proclitic[0], []).append(proclitic)
-        self._proclitics = {first: tuple(group) for first, group in proclitics.items()}
         self.cue_counts: Mapping[tuple[str, str], int] = counts
-        # Token -> lemma, filled as articles are read: news vocabulary repeats,
-        # so most tokens cost one lookup. Bounded; results never depend on it.
-        self._memo: dict[str, int] = {}
 
     @classmethod
     def parse(cls, toml_text: str, source: str = "<lexicon>") -> Lexicon:
@@ -438,81 +165,36 @@ class Lexicon:
 
     # ----------------------------------------------------------------------- matching
 
-    def _resolve(self, token: str) -> int:
-        """The lemma a raw word is a form of, looking behind Arabic proclitics.
-
-        ``_NO_LEMMA`` when it is none, ``_NOT_A_WORD`` when the word is only
-        ignorable marks.
-        """
-        word = _matching_form(token)
-        if not word:
-            return _NOT_A_WORD
-        lemma = self._forms.get(word)
-        if lemma is None:
-            for proclitic in self._proclitics.get(word[0], ()):
-                if len(word) - len(proclitic) >= 2 and word.startswith(proclitic):
-                    lemma = self._forms.get(word[len(proclitic) :])
-                    if lemma is not None:
-                        break
-        return _NO_LEMMA if lemma is None else lemma
-
     def _scan(
         self,
-        text: str,
+        tokens: Tokens,
         field: _FieldName,
         factor: float,
         found: dict[int, list[_Occurrence]],
     ) -> int:
-        """Record cue occurrences of ``text`` in ``found``; return its number of words."""
-        if not text:
-            return 0
-        view, start_map, end_map = _normalized_view(text)
-        parts = _tokenizer().split(view)  # separator, word, separator, ..., separator
-        words = parts[1::2]
-        memo = self._memo
-        lemmas = list(map(memo.get, words, repeat(_UNSEEN)))
-        if _UNSEEN in lemmas:
-            for i, lemma in enumerate(lemmas):
-                if lemma == _UNSEEN:
-                    if len(memo) >= _MEMO_SIZE:
-                        memo.clear()
-                    lemmas[i] = memo[words[i]] = self._resolve(words[i])
-        offsets = list(accumulate(map(len, parts)))  # word i spans offsets[2i]:offsets[2i+1]
-        hits = [
-            (i, lemma, offsets[2 * i], offsets[2 * i + 1])
-            for i, lemma in enumerate(lemmas)
-            if lemma >= 0
-        ]
-        if start_map is not None and end_map is not None:
-            hits = [(i, lemma, start_map[a], end_map[b - 1]) for i, lemma, a, b in hits]
+        """Record cue occurrences of ``tokens`` in ``found``; return its number of words."""
+        for hit in self._index.find(tokens):
+            found.setdefault(hit.phrase, []).append((factor, field, hit.start, hit.end))
+        return len(tokens)
 
-        starts_get = self._starts.get
-        n_hits = len(hits)
-        i = 0
-        while i < n_hits:
-            number, lemma, start, end = hits[i]
-            i += 1
-            for rest, key in starts_get(lemma, ()):
-                if rest:
-                    last = i - 1 + len(rest)
-                    if not (
-                        last < n_hits
-                        and hits[last][0] == number + len(rest)  # consecutive words
-                        and all(hits[i + j][1] == r for j, r in enumerate(rest))
-                    ):
-                        continue
-                    end = hits[last][3]
-                    i = last + 1
-                found.setdefault(key, []).append((factor, field, start, end))
-                break
-        return len(words) - lemmas.count(_NOT_A_WORD)
+    def topics(
+        self,
+        title: str,
+        text: str,
+        *,
+        title_tokens: Tokens | None = None,
+        text_tokens: Tokens | None = None,
+    ) -> tuple[TopicLabel, ...]:
+        """Topic labels of an article, strongest first, each with its best evidence.
 
-    def topics(self, title: str, text: str) -> tuple[TopicLabel, ...]:
-        """Topic labels of an article, strongest first, each with its best evidence."""
+        Pass the ``tokenize`` results when the caller has them already.
+        """
+        title_tokens = tokenize(title) if title_tokens is None else title_tokens
+        text_tokens = tokenize(text) if text_tokens is None else text_tokens
         scoring = self.scoring
         found: dict[int, list[_Occurrence]] = {}
-        words = self._scan(title, "title", scoring.title_weight, found)
-        words += self._scan(text, "text", 1.0, found)
+        words = self._scan(title_tokens, "title", scoring.title_weight, found)
+        words += self._scan(text_tokens, "text", 1.0, found)
         if not found:
             return ()
 

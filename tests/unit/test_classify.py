@@ -15,7 +15,7 @@ from service.stages.classify import (
     classify,
     load_lexicon,
 )
-from service.stages.classify import _matching_words as matching_words
+from service.stages.phrases import _matching_words as matching_words
 from service.stages.normalize import normalize_for_matching
 from tests.conftest import EXAMPLES
 
@@ -457,6 +457,6 @@ def test_unreadable_lexicon_keeps_the_current_one(tmp_path: Path) -> None:
 def test_results_are_deterministic() -> None:
     title, text = sample()
     first = classify(title, text, "ar")
-    active_lexicon()._memo.clear()
+    active_lexicon()._index._memo.clear()
     assert classify(title, text, "ar") == first
     assert classify(title, text, "en") == first  # the language hint does not change matching
