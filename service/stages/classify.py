@@ -39,12 +39,12 @@ import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from importlib import resources
 from os import PathLike
-from pathlib import Path
 from typing import Any, Final, Literal
 
 from schemas.models import Actor, EventLabel, Evidence, Figure, Location, TopicLabel
+from service.stages.datafiles import read_data_text
+from service.stages.enrich import extract
 from service.stages.phrases import PhraseError, PhraseIndex, Tokens, tokenize
 
 TOPICS: Final[tuple[str, ...]] = (
@@ -92,7 +92,6 @@ class Scoring:
     threshold: float = 0.25
     relative_threshold: float = 0.25
     max_evidence: int = 3
-
 
 
 # --------------------------------------------------------------------------- lexicon
@@ -323,16 +322,7 @@ def load_lexicon(path: str | PathLike[str] | None = None) -> Lexicon:
     cannot be read or used, leaving the current lexicon in place.
     """
     global _active
-    if path is None:
-        source = f"service.data/{_DEFAULT_RESOURCE}"
-        resource = resources.files("service.data").joinpath(_DEFAULT_RESOURCE)
-        text = resource.read_text(encoding="utf-8")
-    else:
-        source = str(path)
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise LexiconError(f"cannot read lexicon {source}: {exc}") from exc
+    source, text = read_data_text(_DEFAULT_RESOURCE, path, LexiconError)
     lexicon = Lexicon.parse(text, source)
     _active = lexicon
     return lexicon
@@ -346,13 +336,37 @@ def active_lexicon() -> Lexicon:
 def classify(
     title: str, text: str, language: str, *, lexicon: Lexicon | None = None
 ) -> Classification:
-    """Topic labels of an article, each with the evidence spans that support it.
+    """Topics, events, actors, places and figures of an article, each with its evidence.
 
     ``language`` is the article's ISO 639-1 code. Every language section of
-    the lexicon is matched whatever its value: the scripts do not overlap, so
+    the data is matched whatever its value: the scripts do not overlap, so
     this costs nothing and keeps an article with a wrong language hint
-    classifiable. Events, actors, places and figures are not extracted yet, so
-    those tuples are empty.
+    classifiable. Title and text are tokenized once for every extractor.
     """
     del language
-    return Classification(topics=(lexicon or active_lexicon()).topics(title, text))
+    title_tokens, text_tokens = tokenize(title), tokenize(text)
+    topics = (lexicon or active_lexicon()).topics(
+        title, text, title_tokens=title_tokens, text_tokens=text_tokens
+    )
+    found = extract(title, text, title_tokens, text_tokens)
+    events = found.events if _eventful(topics) else ()
+    return Classification(
+        topics=topics,
+        events=events,
+        actors=found.actors,
+        locations=found.locations
+        if events
+        else tuple(loc.model_copy(update={"is_event_location": False}) for loc in found.locations),
+        figures=found.figures,
+    )
+
+
+def _eventful(topics: tuple[TopicLabel, ...]) -> bool:
+    """Sports, culture and science news report no conflict events, whatever their verbs."""
+    if not topics:
+        return True
+    labels = [t.label for t in topics]
+    return "conflict_security" in labels or labels[0] not in _EVENTLESS_TOPICS
+
+
+_EVENTLESS_TOPICS: Final = frozenset({"sports", "culture_religion", "science_technology"})

@@ -185,7 +185,6 @@ def _matching_words(text: str) -> list[tuple[str, int, int]]:
     return words
 
 
-
 # --------------------------------------------------------------------------- inflection
 
 _AR_ARTICLE: Final = "ال"
@@ -254,7 +253,6 @@ _INFLECTIONS: Final[dict[str, tuple[Callable[[str], str], Callable[[str], set[st
     "en": (lambda word: word, _english_forms),
 }
 """Per language section: the base a cue word stands for, and the forms it matches."""
-
 
 
 # --------------------------------------------------------------------------- tokens
