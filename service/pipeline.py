@@ -50,7 +50,7 @@ from schemas.models import (
 from service import __version__
 from service.metrics import Metrics
 from service.settings import Settings
-from service.stages.classify import classify
+from service.stages.classify import classify, configure_classifier
 from service.stages.decode import DecodeError, decode_record
 from service.stages.dedup_index import DedupIndex, Entry
 from service.stages.fingerprint import Fingerprint, fingerprint
@@ -149,6 +149,7 @@ class Pipeline:
         self.metrics = metrics if metrics is not None else Metrics()
         self.clock = clock
         self.dedup_config = settings.dedup_config()
+        self.version = f"{PIPELINE_VERSION}+{configure_classifier(settings.classifier_data_dir)}"
         self._stream_time: datetime | None = None
 
     @contextmanager
@@ -261,7 +262,7 @@ class Pipeline:
                 source=article.raw.source,
                 fetched_at=article.raw.fetched_at,
                 title=article.title,
-                pipeline_version=PIPELINE_VERSION,
+                pipeline_version=self.version,
                 processed_at=now,
             )
             self.metrics.duplicates.labels(verdict.method).inc()
@@ -295,7 +296,7 @@ class Pipeline:
             locations=list(article.locations),
             figures=list(article.figures),
             warnings=list(article.warnings),
-            pipeline_version=PIPELINE_VERSION,
+            pipeline_version=self.version,
             processed_at=now,
         )
         event_type = article.events[0].event_type if article.events else "none"
@@ -358,7 +359,7 @@ class Pipeline:
             error_type=type(exc).__name__,
             reason=reason,
             detail=detail[:2000],
-            pipeline_version=PIPELINE_VERSION,
+            pipeline_version=self.version,
             failed_at=self.clock(),
         )
         log.log(

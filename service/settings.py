@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     web_port: int = Field(default=6066, description="Port of /metrics and the worker's web.")
     data_dir: Path = Field(default=Path(".newsstream"), description="Worker state directory.")
     log_level: str = "info"
+    classifier_data_dir: Path | None = Field(
+        default=None,
+        description=(
+            "Directory of classifier data files (topics.toml, actors.toml, events.toml, "
+            "places.toml) that replace the shipped ones; files it lacks stay the shipped ones."
+        ),
+    )
     log_format: Literal["text", "json"] = Field(
         default="text", description="json: one JSON object a line, with stage and article id."
     )

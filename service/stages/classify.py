@@ -40,10 +40,12 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from os import PathLike
+from pathlib import Path
 from typing import Any, Final, Literal
 
 from schemas.models import Actor, EventLabel, Evidence, Figure, Location, TopicLabel
 from service.stages.datafiles import read_data_text
+from service.stages.enrich import configure as configure_enricher
 from service.stages.enrich import extract
 from service.stages.phrases import PhraseError, PhraseIndex, Tokens, tokenize
 
@@ -331,6 +333,28 @@ def load_lexicon(path: str | PathLike[str] | None = None) -> Lexicon:
 def active_lexicon() -> Lexicon:
     """The lexicon ``classify`` uses: the shipped one unless ``load_lexicon`` replaced it."""
     return _active if _active is not None else load_lexicon()
+
+
+_configured: tuple[str | None, str] | None = None
+
+
+def configure_classifier(data_dir: str | PathLike[str] | None = None) -> str:
+    """Load the topic lexicon and the entity data, from ``data_dir`` where it has a file.
+
+    Returns the classifier's version: a digest of every data file and of the
+    rules' own version, so ``pipeline_version`` changes whenever either does.
+    Loading takes a few seconds (the gazetteer); a second call with the same
+    directory returns at once.
+    """
+    global _configured
+    key = None if data_dir is None else str(data_dir)
+    if _configured is not None and _configured[0] == key:
+        return _configured[1]
+    custom = None if data_dir is None else Path(data_dir) / _DEFAULT_RESOURCE
+    load_lexicon(custom if custom is not None and custom.is_file() else None)
+    version = configure_enricher(data_dir).version
+    _configured = (key, version)
+    return version
 
 
 def classify(

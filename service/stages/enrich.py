@@ -14,6 +14,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from os import PathLike
 from pathlib import Path
 from typing import Final, Literal, TypeVar
 
@@ -52,7 +53,7 @@ def _data_text(name: str, data_dir: Path | None) -> str:
 class Enricher:
     """The compiled data of the entity extractors; ``extract`` is pure given it."""
 
-    def __init__(self, data_dir: str | Path | None = None) -> None:
+    def __init__(self, data_dir: str | PathLike[str] | None = None) -> None:
         directory = Path(data_dir) if data_dir is not None else None
         chosen = {
             name: (directory / name if directory and (directory / name).is_file() else None)
@@ -210,7 +211,7 @@ def _group(
 _active: Enricher | None = None
 
 
-def configure(data_dir: str | Path | None = None) -> Enricher:
+def configure(data_dir: str | PathLike[str] | None = None) -> Enricher:
     """Compile the extractors' data (from ``data_dir`` where it has a file) and use it."""
     global _active
     _active = Enricher(data_dir)
