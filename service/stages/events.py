@@ -9,6 +9,7 @@ by sentence, because that is where a trigger's actors and place are:
   actor dictionary in the same sentence, so a sports "strike" is no event;
 * a sentence with a historical or hypothetical marker ("ذكرى", "threatened",
   "نفى") reports nothing: anniversaries, threats and denials are not events;
+  a historical marker in the headline silences the whole article;
 * seizing territory is "Government regains territory" when the acting party
   is a state force and "Non-state actor overtakes territory" otherwise;
 * actor1 is the nearest actor before the trigger, actor2 the first other
@@ -187,6 +188,12 @@ class EventRules:
     def code(self, fields: Sequence[FieldFindings]) -> list[EventMention]:
         """The sub-events the article reports, in order of first report."""
         events: dict[str, EventMention] = {}
+        title = next((f for f in fields if f.name == "title"), None)
+        if title is not None and any(
+            self._context_kind[hit.phrase] == "historical"
+            for hit in self._context.find(title.tokens)
+        ):
+            return []  # "يحيون ذكرى مجزرة": the whole article looks back
         for findings in fields:
             tokens = findings.tokens
             if not len(tokens):

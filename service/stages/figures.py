@@ -156,12 +156,26 @@ _AR_DUALS: Final = frozenset(
     }
 )  # fmt: skip
 """Arabic duals of kind nouns (in matching form): the word itself says two."""
+_TEEN_ONLY: Final = frozenset({"احد", "احدي", "اثنا", "اثني", "اثنتا", "اثنتي"})
+_SINGULAR_PEOPLE: Final = frozenset(
+    {
+        "مدني", "شخص", "طفل", "طفله", "جندي", "عنصر", "امراه", "رجل", "شاب", "شابا", "مواطن",
+        "مقاتل", "ضابط", "فلسطيني", "سوري", "عراقي", "مسن", "صحفي", "راع", "مزارع", "سائق",
+        "civilian", "person", "man", "woman", "child", "boy", "girl", "soldier", "officer",
+        "policeman", "fighter", "journalist", "farmer", "driver", "shepherd", "teenager",
+        "resident", "worker", "militant",
+    }
+)  # fmt: skip
+"""A harm cue with one of these right after it ("مقتل مدني", "killed a civilian") counts 1."""
 _RANGE_JOINERS: Final = frozenset({"and", "to", "or", "و", "الى", "او", "حتي"})
 _DIGITS: Final = re.compile(r"^و?(\d{1,7})$")
 _YEAR: Final = range(1900, 2100)
 
 
 _CASUALTIES: Final = frozenset({"fatalities", "injured", "detained", "displaced"})
+_HARMED: Final = frozenset({"fatalities", "injured", "detained"})
+_PEOPLE: Final = frozenset({"troops", "displaced"})
+"""Kinds named by a noun for people: "killed 8 displaced people" counts the killed."""
 _AUXILIARIES: Final = frozenset({"were", "was", "have", "has", "been", "had", "reportedly"})
 
 
@@ -231,6 +245,9 @@ def _numbers(tokens: Tokens) -> list[_Number]:
             numbers.append(_Number(2, i, i, words=True, dual=True))
             i += 1
             continue
+        if forms[i] in _TEEN_ONLY and (i + 1 >= n or forms[i + 1] not in ("عشر", "عشره")):
+            i += 1  # "أحد" alone is "one of" or Sunday; it counts only in "أحد عشر"
+            continue
         word = _word_value(forms[i])
         if word is None or (word[0] != "unit" and forms[i] in ("الف", "الاف")):
             i += 1
@@ -243,6 +260,13 @@ def _numbers(tokens: Tokens) -> list[_Number]:
             if word is None:
                 break
             role, value = word
+            if (
+                j > i
+                and forms[j].startswith("و")
+                and role == "unit"
+                and not ((value >= 20 and 0 < current < 10) or (current >= 100 and value < 100))
+            ):
+                break  # "سبعة وتسعة" is two numbers (a range), "خمسة وعشرين" is one
             if role == "unit":
                 current += value
             elif role == "hundred":
@@ -306,13 +330,13 @@ class FigureFinder:
             cue = cue_at.get(number.first) if number.dual else None
             cue = cue or self._cue_after(last, cue_at, filler, forms)
             before = self._cue_before(number.first, cue_ending, numbers, index)
-            if cue is not None and self._kinds[cue.phrase] == "troops":
+            if cue is not None and self._kinds[cue.phrase] in _PEOPLE:
                 # "killed 5 soldiers", "5 soldiers were killed": casualties, not a deployment
                 later = self._cue_after(
                     cue.last, cue_at, filler | _auxiliary_positions(forms), forms
                 )
                 for other in (before, later):
-                    if other is not None and self._kinds[other.phrase] in _CASUALTIES:
+                    if other is not None and self._kinds[other.phrase] in _HARMED:
                         cue = other
                         break
             cue = cue or before
@@ -329,7 +353,31 @@ class FigureFinder:
                     confidence=0.7 if number.words else 0.85,
                 )
             )
-        return found
+        counted = {(f.start, f.end) for f in found}
+        for mention in self._singulars(tokens, cue_at):
+            if not any(
+                a <= mention.start < b or mention.start <= a < mention.end for a, b in counted
+            ):
+                found.append(mention)
+        return sorted(found, key=lambda m: m.start)
+
+    def _singulars(self, tokens: Tokens, cue_at: Mapping[int, Hit]) -> list[FigureMention]:
+        """One person harmed, named without a number: "مقتل مدني", "killed a civilian"."""
+        forms = tokens.forms
+        out: list[FigureMention] = []
+        for hit in cue_at.values():
+            kind = self._kinds[hit.phrase]
+            if kind not in _HARMED:
+                continue
+            after = hit.last + 1
+            if after < len(forms) and forms[after] in ("a", "an"):
+                after += 1
+            if after < len(forms) and (
+                forms[after] in _SINGULAR_PEOPLE
+                or (forms[after][:1] in "وبل" and forms[after][1:] in _SINGULAR_PEOPLE)
+            ):
+                out.append(FigureMention(kind, 1, hit.start, tokens.ends[after], 0.6))
+        return out
 
     @staticmethod
     def _cue_after(
@@ -344,18 +392,23 @@ class FigureFinder:
                 return None
         return None
 
-    @staticmethod
     def _cue_before(
+        self,
         first: int,
         cue_ending: Mapping[int, Hit],
         numbers: Sequence[_Number],
         index: int,
     ) -> Hit | None:
         previous_number = numbers[index - 1].last if index else -1
-        for i in range(first - 1, max(first - 5, previous_number, -1), -1):
-            if i in cue_ending:
-                return cue_ending[i]
-        return None
+        found = [
+            cue_ending[i]
+            for i in range(first - 1, max(first - 5, previous_number, -1), -1)
+            if i in cue_ending
+        ]
+        # "وإصابة مقاتل واحد": the harm, not the noun for the person harmed
+        return next((c for c in found if self._kinds[c.phrase] in _HARMED), None) or (
+            found[0] if found else None
+        )
 
 
 @cache
