@@ -220,12 +220,25 @@ def _word_value(form: str) -> tuple[str, int] | None:
     return None
 
 
+_NUMBER_WORDS: Final = frozenset(
+    form
+    for word in [*_EN_UNITS, *_AR_UNITS, *_HUNDREDS, *_THOUSANDS, *_AR_DUALS]
+    for form in (word, "و" + word, "ب" + word, "ل" + word)
+) | {
+    "و" * w + unit + hundred
+    for w in (0, 1)
+    for unit in ("ثلاث", "اربع", "خمس", "ست", "سبع", "ثمان", "تسع")
+    for hundred in ("مئه", "مائه")
+}
+"""Every word ``_numbers`` looks at besides digits: the rest are skipped at once."""
+
+
 def _numbers(tokens: Tokens) -> list[_Number]:
     forms, text = tokens.forms, tokens.text
     numbers: list[_Number] = []
     i, n = 0, len(forms)
     while i < n:
-        match = _DIGITS.match(forms[i])
+        match = _DIGITS.match(forms[i]) if forms[i][-1].isdigit() else None
         if match:
             value, last = int(match.group(1)), i
             # thousands separators: 2,500 / 2٬500
@@ -240,6 +253,9 @@ def _numbers(tokens: Tokens) -> list[_Number]:
             ):
                 numbers.append(_Number(value, i, last, words=False))
             i = last + 1
+            continue
+        if forms[i] not in _NUMBER_WORDS:
+            i += 1
             continue
         if forms[i] in _AR_DUALS or (forms[i][:1] in "وبل" and forms[i][1:] in _AR_DUALS):
             numbers.append(_Number(2, i, i, words=True, dual=True))

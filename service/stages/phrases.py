@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from itertools import accumulate
-from typing import Final, NamedTuple
+from typing import Final, NamedTuple, cast
 
 from service.stages.normalize import normalize_for_matching
 
@@ -418,26 +418,30 @@ class PhraseIndex:
         """Every phrase occurrence in ``tokens``, left to right, longest first, not overlapping."""
         if self._forms is None:
             self._compile()
-        lemma_of = self.lemma
-        lemmas = [lemma_of(form) for form in tokens.forms]
+        memo_get = self._memo.get
+        known = list(map(memo_get, tokens.forms))
+        if None in known:
+            lemma_of = self.lemma
+            lemmas = [lemma_of(tokens.forms[i]) if x is None else x for i, x in enumerate(known)]
+        else:
+            lemmas = cast("list[int]", known)
         starts_get = self._starts.get
         starts, ends = tokens.starts, tokens.ends
         hits: list[Hit] = []
         n = len(lemmas)
-        i = 0
-        while i < n:
-            candidates = starts_get(lemmas[i], ())
-            matched = 1
-            for rest, key in candidates:
+        free = 0  # words before this are inside an earlier match
+        for i, lemma in enumerate(lemmas):
+            if lemma < 0 or i < free:
+                continue
+            for rest, key in starts_get(lemma, ()):
                 size = len(rest)
                 if size and (
                     i + size >= n or any(lemmas[i + 1 + j] != r for j, r in enumerate(rest))
                 ):
                     continue
                 hits.append(Hit(key, i, i + size, starts[i], ends[i + size]))
-                matched = size + 1
+                free = i + size + 1
                 break
-            i += matched
         return hits
 
 
