@@ -373,25 +373,34 @@ def classify(
         title, text, title_tokens=title_tokens, text_tokens=text_tokens
     )
     found = extract(title, text, title_tokens, text_tokens)
-    events = found.events if _eventful(topics) else ()
+    leading = topics[0].label if topics else None
+    if leading in _EVENTLESS_TOPICS:
+        events: tuple[EventLabel, ...] = ()
+    elif leading == "sports":
+        # "هجوم", "strike", "معركة" are the game's words; a riot after the match is not
+        events = tuple(e for e in found.events if e.event_type not in _SPORTS_WORDS)
+    else:
+        events = found.events
+    places = {e.location for e in events}
     return Classification(
         topics=topics,
         events=events,
         actors=found.actors,
-        locations=found.locations
-        if events
-        else tuple(loc.model_copy(update={"is_event_location": False}) for loc in found.locations),
-        figures=found.figures,
+        locations=tuple(
+            loc
+            if loc.is_event_location == (loc.id in places)
+            else loc.model_copy(update={"is_event_location": loc.id in places})
+            for loc in found.locations
+        ),
+        # a match's numbers are goals and seasons, unless a riot is reported with them
+        figures=found.figures
+        if leading not in _EVENTLESS_TOPICS and (leading != "sports" or events)
+        else (),
     )
 
 
-def _eventful(topics: tuple[TopicLabel, ...]) -> bool:
-    """News led by sports, culture or science reports no events or casualty figures.
-
-    Whatever its verbs and numbers: a "هجوم" in a match, "بهدفين" (two goals),
-    the battles of a war film or a novel.
-    """
-    return not topics or topics[0].label not in _EVENTLESS_TOPICS
-
-
-_EVENTLESS_TOPICS: Final = frozenset({"sports", "culture_religion", "science_technology"})
+_EVENTLESS_TOPICS: Final = frozenset({"culture_religion", "science_technology"})
+"""News led by these reports no events or casualty figures: the battles of a war
+film or a novel, the "attacks" of a virus."""
+_SPORTS_WORDS: Final = frozenset({"Battles", "Explosions/Remote violence"})
+"""Event types a sports report names with its own words ("هجوم", "ضربة جزاء", "معركة")."""

@@ -246,6 +246,8 @@ class EventRules:
         if any(e.strong for e in events.values()):
             # weak words ("attack", "هجوم") then refer back to the reported events
             events = {k: e for k, e in events.items() if e.strong}
+        if len(events) > 1:
+            events.pop("Other", None)  # "دوي انفجارات" beside a reported strike is that strike
         return _one_protest_reading(list(events.values()))
 
     def _refine(

@@ -156,6 +156,7 @@ _AR_DUALS: Final = frozenset(
     }
 )  # fmt: skip
 """Arabic duals of kind nouns (in matching form): the word itself says two."""
+_CLAUSE_BREAK: Final = re.compile(r"[,.;:،؛]")
 _TEEN_ONLY: Final = frozenset({"احد", "احدي", "اثنا", "اثني", "اثنتا", "اثنتي"})
 _SINGULAR_PEOPLE: Final = frozenset(
     {
@@ -345,7 +346,7 @@ class FigureFinder:
                     skip_until = last = following.last
             cue = cue_at.get(number.first) if number.dual else None
             cue = cue or self._cue_after(last, cue_at, filler, forms)
-            before = self._cue_before(number.first, cue_ending, numbers, index)
+            before = self._cue_before(number.first, cue_ending, numbers, index, tokens)
             if cue is not None and self._kinds[cue.phrase] in _PEOPLE:
                 # "killed 5 soldiers", "5 soldiers were killed": casualties, not a deployment
                 later = self._cue_after(
@@ -414,12 +415,20 @@ class FigureFinder:
         cue_ending: Mapping[int, Hit],
         numbers: Sequence[_Number],
         index: int,
+        tokens: Tokens,
     ) -> Hit | None:
+        """A harm word shortly before the number, in the same clause: "أسفر عن مقتل 5".
+
+        Only harm: a noun before a number ("soldiers and three") is not what it counts.
+        """
         previous_number = numbers[index - 1].last if index else -1
+        start = tokens.starts[first]
         found = [
             cue_ending[i]
             for i in range(first - 1, max(first - 5, previous_number, -1), -1)
             if i in cue_ending
+            and self._kinds[cue_ending[i].phrase] in _CASUALTIES
+            and not _CLAUSE_BREAK.search(tokens.text, cue_ending[i].end, start)
         ]
         # "وإصابة مقاتل واحد": the harm, not the noun for the person harmed
         return next((c for c in found if self._kinds[c.phrase] in _HARMED), None) or (
