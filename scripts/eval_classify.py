@@ -224,7 +224,7 @@ def report(result: Mapping[str, Any], split: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--split", choices=("dev", "test", "all"), default="all")
+    parser.add_argument("--split", choices=("dev", "test", "heldout", "all"), default="all")
     parser.add_argument("--json", action="store_true", help="print the headline scores as JSON")
     parser.add_argument("--show-errors", action="store_true")
     args = parser.parse_args(argv)

@@ -378,7 +378,11 @@ def classify(
         events: tuple[EventLabel, ...] = ()
     elif leading == "sports":
         # "هجوم", "strike", "معركة" are the game's words; a riot after the match is not
-        events = tuple(e for e in found.events if e.event_type not in _SPORTS_WORDS)
+        events = tuple(
+            e
+            for e in found.events
+            if e.event_type not in _SPORTS_WORDS and e.sub_event_type not in _SPORTS_WORDS
+        )
     else:
         events = found.events
     places = {e.location for e in events}
@@ -402,5 +406,8 @@ def classify(
 _EVENTLESS_TOPICS: Final = frozenset({"culture_religion", "science_technology"})
 """News led by these reports no events or casualty figures: the battles of a war
 film or a novel, the "attacks" of a virus."""
-_SPORTS_WORDS: Final = frozenset({"Battles", "Explosions/Remote violence"})
-"""Event types a sports report names with its own words ("هجوم", "ضربة جزاء", "معركة")."""
+_SPORTS_WORDS: Final = frozenset(
+    {"Battles", "Explosions/Remote violence", "Looting/property destruction"}
+)
+"""Event and sub-event types a sports report names with its own words ("هجوم", "ضربة
+جزاء", "معركة", "demolition")."""

@@ -191,9 +191,10 @@ class EventRules:
         title = next((f for f in fields if f.name == "title"), None)
         if title is not None and any(
             self._context_kind[hit.phrase] == "historical"
+            or _EXERCISE.search(title.tokens.text[hit.start : hit.end])
             for hit in self._context.find(title.tokens)
         ):
-            return []  # "يحيون ذكرى مجزرة": the whole article looks back
+            return []  # "يحيون ذكرى مجزرة", "naval drills": the whole article is not an event
         for findings in fields:
             tokens = findings.tokens
             if not len(tokens):
@@ -220,11 +221,25 @@ class EventRules:
                             (hit, sub_event, strong)
                         )
                         break
+            intercepted_in = {
+                sentence_of(t[0].first)
+                for triggers in by_clause.values()
+                for t in _clause_triggers(triggers)
+                if t[1].sub_event_type == "Disrupted weapons use"
+            }
             for triggers in by_clause.values():
                 sentence = sentence_of(triggers[0][0].first)
                 actors = actors_by_sentence.get(sentence, [])
                 places = places_by_sentence.get(sentence, [])
                 for hit, sub_event, strong in _clause_triggers(triggers):
+                    if (
+                        strong
+                        and sentence in intercepted_in
+                        and sub_event.sub_event_type in _INTERCEPTED
+                    ):
+                        # the weapon the sentence names was stopped; an air force's
+                        # "ضربات" in the same sentence (weak, upgraded below) still struck
+                        continue
                     actor1, actor2 = _roles(hit, actors)
                     if (
                         not strong
@@ -248,6 +263,10 @@ class EventRules:
             events = {k: e for k, e in events.items() if e.strong}
         if len(events) > 1:
             events.pop("Other", None)  # "دوي انفجارات" beside a reported strike is that strike
+        present = {e.sub_event.event_type for e in events.values()}
+        for absorbed, by in _ABSORBED.items():
+            if len(events) > 1 and present & by:
+                events.pop(absorbed, None)
         return _one_protest_reading(list(events.values()))
 
     def _refine(
@@ -321,6 +340,16 @@ def _clause_triggers(
         chosen = [t for t in chosen if t[1].sub_event_type not in _INTERCEPTED]
     return chosen
 
+
+_EXERCISE: Final = re.compile(r"(?i)drill|exercise|مناور|تمرين|تدريبات")
+_ABSORBED: Final[Mapping[str, frozenset[str]]] = {
+    "Arrests": frozenset({"Protests", "Riots", "Violence against civilians"}),
+    "Change to group/activity": frozenset({"Protests", "Riots"}),
+    "Looting/property destruction": frozenset({"Violence against civilians", "Battles", "Riots"}),
+}
+"""Sub-events ACLED codes as part of another event the article reports: protesters
+detained or a curfew imposed are the protest's intervention, the looting of a
+village attacked is the attack, the gunman arrested afterwards is the attack's."""
 
 _PROTEST_PRECEDENCE: Final = (
     "Excessive force against protesters",

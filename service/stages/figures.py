@@ -51,7 +51,8 @@ KIND_CUES: Final[Mapping[Kind, Mapping[str, Sequence[str]]]] = {
         "ar": [
             "معتقل", "=معتقلين", "اعتقال", "=اعتقلت", "=اعتقل", "موقوف", "توقيف", "احتجاز",
             "=احتجزت", "محتجز", "مختطف", "=مختطفين", "اختطاف", "=خطف", "أسير", "أسرى",
-            "=القبض", "رهينة", "=رهائن", "=معتقلا",
+            "=القبض", "رهينة", "=رهائن", "=معتقلا", "=أوقفت", "=أوقف", "=أوقفوا", "=احتجز",
+            "=اختطف", "=اختطفت", "=اختطفوا", "=خطفت", "=خطفوا", "=اعتقلوا", "=اقتادوا",
         ],
     },
     "troops": {
@@ -71,7 +72,7 @@ KIND_CUES: Final[Mapping[Kind, Mapping[str, Sequence[str]]]] = {
         ],
         "ar": [
             "سيارة", "آلية", "شاحنة", "مدرعة", "دبابة", "=دبابات", "عربة", "=صهريج", "=صهاريج",
-            "=ناقلة", "=ناقلات", "=عربات",
+            "=ناقلة", "=ناقلات", "=عربات", "مركبة", "=مركبات",
         ],
     },
     "sites": {
@@ -157,6 +158,9 @@ _AR_DUALS: Final = frozenset(
 )  # fmt: skip
 """Arabic duals of kind nouns (in matching form): the word itself says two."""
 _CLAUSE_BREAK: Final = re.compile(r"[,.;:،؛]")
+_MULTIPLIERS: Final = {
+    "الف": 1000, "الاف": 1000, "thousand": 1000, "مليون": 1_000_000, "million": 1_000_000,
+}  # fmt: skip
 _TEEN_ONLY: Final = frozenset({"احد", "احدي", "اثنا", "اثني", "اثنتا", "اثنتي"})
 _SINGULAR_PEOPLE: Final = frozenset(
     {
@@ -177,7 +181,12 @@ _CASUALTIES: Final = frozenset({"fatalities", "injured", "detained", "displaced"
 _HARMED: Final = frozenset({"fatalities", "injured", "detained"})
 _PEOPLE: Final = frozenset({"troops", "displaced"})
 """Kinds named by a noun for people: "killed 8 displaced people" counts the killed."""
-_AUXILIARIES: Final = frozenset({"were", "was", "have", "has", "been", "had", "reportedly"})
+_AUXILIARIES: Final = frozenset(
+    {
+        "were", "was", "have", "has", "been", "had", "reportedly", "lightly", "slightly",
+        "seriously", "critically", "badly", "fatally", "also", "later",
+    }
+)  # fmt: skip
 
 
 def _auxiliary_positions(forms: Sequence[str]) -> set[int]:
@@ -204,7 +213,7 @@ class _Number:
 
 def _word_value(form: str) -> tuple[str, int] | None:
     """('unit'|'hundred'|'thousand', value) of a number word, looking behind a و."""
-    for candidate in (form, form[1:] if form.startswith("و") and len(form) > 2 else None):
+    for candidate in (form, form[1:] if form[:1] in ("و", "ب", "ل") and len(form) > 2 else None):
         if candidate is None:
             continue
         if candidate in _EN_UNITS:
@@ -333,8 +342,7 @@ class FigureFinder:
             after = number.last + 1
             if after < len(forms) and (forms[after] in STOP_AFTER or forms[after][:1] == "%"):
                 continue
-            if not number.words and number.value in _YEAR and number.last == number.first:
-                continue
+            year_like = not number.words and number.value in _YEAR and number.last == number.first
             # a range "5 to 7", "بين 5 و7": the lower bound, once
             following = numbers[index + 1] if index + 1 < len(numbers) else None
             last = number.last
@@ -356,6 +364,8 @@ class FigureFinder:
                     if other is not None and self._kinds[other.phrase] in _HARMED:
                         cue = other
                         break
+            if year_like and cue is None:
+                continue  # "عام 2014"; but "أكثر من 2000 شخص نزحوا" counts
             cue = cue or before
             if cue is None:
                 continue
