@@ -23,9 +23,9 @@ import base64
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -52,8 +52,8 @@ from service.metrics import Metrics
 from service.settings import Settings
 from service.stages.classify import classify, configure_classifier
 from service.stages.decode import DecodeError, decode_record
-from service.stages.dedup_index import DedupIndex, Entry
-from service.stages.fingerprint import Fingerprint, fingerprint
+from service.stages.dedup_index import MAX_EVENT_KEYS, DedupIndex, Entry
+from service.stages.fingerprint import Fingerprint, event_key, fingerprint
 from service.stages.normalize import normalize_for_matching
 from service.stages.parse import ParseError, parse_article
 
@@ -141,6 +141,17 @@ def derive_article_id(raw: RawArticle, url: str | None, digest: str) -> str:
     return "a-" + hashlib.blake2b(basis.encode("utf-8"), digest_size=10).hexdigest()
 
 
+def story_events(events: Sequence[EventLabel]) -> frozenset[str]:
+    """The event keys dedup joins stories on: the most confident located events."""
+    located = sorted(
+        (e for e in events if e.location and e.sub_event_type),
+        key=lambda e: -e.confidence,
+    )
+    return frozenset(
+        event_key(e.sub_event_type or "", e.location or "") for e in located[:MAX_EVENT_KEYS]
+    )
+
+
 class Pipeline:
     def __init__(
         self, settings: Settings, metrics: Metrics | None = None, clock: Clock = _utcnow
@@ -196,6 +207,7 @@ class Pipeline:
                 fp = fingerprint(
                     normalize_for_matching(parsed.text), parsed.url or raw.url, self.dedup_config
                 )
+                fp = replace(fp, entities=story_events(labels.events))
         except Exception as exc:
             return self.dead_letter(origin, "dedup", "internal_error", exc, raw.id)
         return PreparedArticle(

@@ -16,7 +16,10 @@ Detectors, in order (:meth:`DedupIndex.check`):
    Jaccard similarity of the full signatures, at least ``near_threshold``.
 
 A distinct article whose best verified similarity is at least ``story_threshold``
-joins that article's story (same ``story_id``) but is still published. Only
+joins that article's story (same ``story_id``) but is still published. Failing
+that, an article reporting one of the same events as an earlier one (same
+:func:`~service.stages.fingerprint.event_key`: ACLED sub-event type at one place)
+fetched within ``event_window`` joins its story, however differently worded. Only
 distinct articles are indexed: a duplicate points at the first-seen article of its
 group, and the group is found through that article.
 
@@ -33,8 +36,8 @@ Memory (numpy arrays but for one ``bytes`` object per article; measured by
   and flags; the three strings (article id, story id unless equal to it, origin)
   packed into one ``bytes`` object;
 * one bucketised open-addressing hash table for every key of every article (its
-  article id, URL key, content hash and ``bands`` band keys): 16 entries per bucket,
-  each an int32 slot and a one-byte tag, at most 80 % full; a lookup reads one
+  article id, URL key, content hash, ``bands`` band keys and up to two event keys):
+  16 entries per bucket, each an int32 slot and a one-byte tag, at most 80 % full; a lookup reads one
   bucket per key (rarely two) in a single vectorised gather, so its cost does not
   grow with the number of indexed articles;
 * an expiry queue: the slots of each hour of ``fetched_at`` in an ``array('i')``.
@@ -108,6 +111,12 @@ class DedupConfig:
     """Short-text guard for ``exact`` and ``near``: in the corpus every repeated body
     under 3 words is an accidental collision (18 cartoons captioned "كاريكاتير") and
     no repeated body has 3 to 25 words; 10 shingles (12 words) sits in that gap."""
+    event_window: timedelta = timedelta(days=2)
+    """A distinct article that reports the same event as an earlier one (the same ACLED
+    sub-event type at the same place: :func:`event_key`) joins that article's story
+    when the two were fetched at most this far apart, however differently they are
+    worded. Shorter than ``window`` (a longer one acts as ``window``): two strikes on
+    one town a week apart are two stories."""
     window: timedelta = timedelta(days=7)
     """Articles fetched longer than this before an article are not compared with it,
     and :meth:`DedupIndex.expire` drops them."""
@@ -127,6 +136,8 @@ class DedupConfig:
             raise ValueError("shingle_size and min_shingles must be positive")
         if self.window <= timedelta(0):
             raise ValueError("window must be positive")
+        if self.event_window < timedelta(0):
+            raise ValueError("event_window must not be negative")
         if self.initial_capacity < 1:
             raise ValueError("initial_capacity must be positive")
 
@@ -438,7 +449,10 @@ class _Table:
 
 # --------------------------------------------------------------------------- index
 
-_B_LIVE, _B_URL, _B_SIG, _B_EXACT, _B_MOVED = 1, 2, 4, 8, 16
+_B_LIVE, _B_URL, _B_SIG, _B_EXACT, _B_MOVED, _B_EVENT = 1, 2, 4, 8, 16, 32
+_EVENT_PREFIX: Final = "event:"
+MAX_EVENT_KEYS: Final = 2
+"""Event keys kept per article (its most confident events)."""
 _DRAIN_SLOTS: Final = 512  # slots moved to a new hash table per add() while it grows
 _SYNC_REBUILD_SLOTS: Final = 8192  # smaller indexes rebuild at once (well under 0.1 s)
 _CORRECTION: Final = 1.0 / 65536.0  # chance that two different 16-bit minima agree
@@ -454,6 +468,21 @@ def _id_hash(article_id: str) -> int:
 def _key_words(key: str, what: str) -> U64:
     """A 128-bit hex key as two uint64 words."""
     return np.frombuffer(_key_bytes(key, what), dtype="<u8").astype(np.uint64)
+
+
+def _event_keys(fp: Fingerprint) -> list[int]:
+    """The event keys an index keeps of a fingerprint: the first ``MAX_EVENT_KEYS`` as
+    given by :func:`event_key` strings (``event:`` and 16 hex digits); others are ignored."""
+    keys: list[int] = []
+    for name in sorted(fp.entities):
+        if name.startswith(_EVENT_PREFIX) and len(name) == len(_EVENT_PREFIX) + 16:
+            try:
+                keys.append(int(name[len(_EVENT_PREFIX) :], 16))
+            except ValueError:
+                continue
+            if len(keys) == MAX_EVENT_KEYS:
+                break
+    return keys
 
 
 def _pack_meta(article_id: str, story_id: str, origin: str) -> bytes:
@@ -492,6 +521,8 @@ class DedupIndex:
         salts = splitmix64_sequence(0xD1CE, 3 + config.bands)
         self._salt_id, self._salt_url, self._salt_exact = salts[:3]
         self._salt_bands = np.array(salts[3:], dtype=np.uint64)
+        self._salt_event = splitmix64_sequence(0xE7E7, 1)[0]
+        self._event_window_us = min(config.event_window, config.window) // _MICRO
         self._row_offsets = np.arange(config.rows, dtype=np.int64)
         self._window_us = config.window // _MICRO
         self._sig_bytes = 2 * config.num_perm
@@ -499,6 +530,8 @@ class DedupIndex:
         self._sig = np.zeros((capacity, config.num_perm), dtype=np.uint16)
         self._chash = np.zeros((capacity, 2), dtype=np.uint64)
         self._ukey = np.zeros((capacity, 2), dtype=np.uint64)
+        self._ekey = np.zeros((capacity, MAX_EVENT_KEYS), dtype=np.uint64)
+        self._nekey = np.zeros(capacity, dtype=np.uint8)
         self._idkey = np.zeros(capacity, dtype=np.uint64)
         self._fetched = np.zeros(capacity, dtype=np.int64)
         self._count = np.zeros(capacity, dtype=np.int32)
@@ -528,6 +561,8 @@ class DedupIndex:
             self._sig = _grown(self._sig, size)
             self._chash = _grown(self._chash, size)
             self._ukey = _grown(self._ukey, size)
+            self._ekey = _grown(self._ekey, size)
+            self._nekey = _grown(self._nekey, size)
             self._idkey = _grown(self._idkey, size)
             self._fetched = _grown(self._fetched, size)
             self._count = _grown(self._count, size)
@@ -577,6 +612,10 @@ class DedupIndex:
             self._band_keys(self._sig[signed]).ravel(),
         ]
         owners = [slots, with_url, exact, np.repeat(signed, self.config.bands)]
+        for k in range(MAX_EVENT_KEYS):
+            with_event = slots[self._nekey[slots] > k]
+            keys.append(self._ekey[with_event, k] ^ np.uint64(self._salt_event))
+            owners.append(with_event)
         return np.concatenate(keys), np.concatenate(owners).astype(np.int32)
 
     # ------------------------------------------------------------------ entries
@@ -598,6 +637,10 @@ class DedupIndex:
             signature=signature,
             shingle_count=int(self._count[slot]),
             scheme=self._scheme,
+            entities=frozenset(
+                f"{_EVENT_PREFIX}{int(key):016x}"
+                for key in self._ekey[slot, : int(self._nekey[slot])].tolist()
+            ),
         )
         return Entry(article_id, story_id, origin, _datetime(int(self._fetched[slot])), fp)
 
@@ -613,10 +656,13 @@ class DedupIndex:
 
     def _stored_form(self, entry: Entry) -> Entry:
         """The entry as the index gives it back (UTC time, signature only if usable,
-        no entities: the index does not keep them yet)."""
+        of its entities only the event keys it keeps)."""
         fp = entry.fp
         signature = fp.signature if self._usable_signature(fp) is not None else b""
-        stored = Fingerprint(fp.content_hash, fp.url_key, signature, fp.shingle_count, self._scheme)
+        events = frozenset(f"{_EVENT_PREFIX}{key:016x}" for key in _event_keys(fp))
+        stored = Fingerprint(
+            fp.content_hash, fp.url_key, signature, fp.shingle_count, self._scheme, events
+        )
         fetched = _datetime(_micros(entry.fetched_at))
         return Entry(entry.article_id, entry.story_id, entry.origin, fetched, stored)
 
@@ -676,6 +722,9 @@ class DedupIndex:
         if exact_ok:
             exact_q = len(keys)
             keys.append(int(chash[0]) ^ self._salt_exact)
+        events = _event_keys(fp)
+        event_q = len(keys)
+        keys.extend(key ^ self._salt_event for key in events)
         band_q = len(keys)
         query = np.array(keys, dtype=np.uint64)
         if query_sig is not None:
@@ -717,18 +766,21 @@ class DedupIndex:
             )
             if hit.any():
                 return self._duplicate(self._first_seen(slots[hit]), origin, "exact", 1.0)
+        by_event = self._event_story(
+            events, qidx, slots, event_q, flags, _micros(fetched_at), query_sig, article_id
+        )
         if query_sig is None:
-            return Verdict(story_id=article_id)
+            return by_event
         hit = (qidx >= band_q) & in_window & ((flags & _B_SIG) != 0)
         if not hit.any():
-            return Verdict(story_id=article_id)
+            return by_event
         # Keep only candidates that really share the band (not just its 8-bit tag), so
         # verdicts never depend on the table's size or layout.
         band = qidx[hit] - band_q
         shared = self._band_keys_at(slots[hit], band) == band_keys[band]
         candidates = np.unique(slots[hit][shared])
         if candidates.size == 0:
-            return Verdict(story_id=article_id)
+            return by_event
         similarity = self._similarity(self._sig[candidates], query_sig)
         best_value = float(similarity.max())
         best = self._first_seen(candidates[similarity == best_value])
@@ -736,7 +788,45 @@ class DedupIndex:
             return self._duplicate(best, origin, "near", best_value)
         if best_value >= cfg.story_threshold:
             return Verdict(story_id=self._meta_of(best)[1], similarity=best_value)
+        if by_event.story_id != article_id:
+            return by_event
         return Verdict(story_id=article_id, similarity=best_value)
+
+    def _event_story(
+        self,
+        events: list[int],
+        qidx: I64,
+        slots: NDArray[np.int32],
+        event_q: int,
+        flags: NDArray[np.uint8],
+        fetched_us: int,
+        query_sig: NDArray[np.uint16] | None,
+        article_id: str,
+    ) -> Verdict:
+        """The story of the first-seen article reporting one of the same events within
+        ``event_window``; the article's own story when there is none."""
+        if not events:
+            return Verdict(story_id=article_id)
+        hit = (
+            (qidx >= event_q)
+            & (qidx < event_q + len(events))
+            & ((flags & _B_EVENT) != 0)
+            & (self._fetched[slots] >= fetched_us - self._event_window_us)
+        )
+        if not hit.any():
+            return Verdict(story_id=article_id)
+        wanted = np.array(events, dtype=np.uint64)[qidx[hit] - event_q]
+        candidates = slots[hit]
+        # the slot's own key, not just the 8-bit tag, must be the event asked for
+        same = (self._ekey[candidates] == wanted[:, np.newaxis]).any(axis=1)
+        candidates = np.unique(candidates[same])
+        if candidates.size == 0:
+            return Verdict(story_id=article_id)
+        first = self._first_seen(candidates)
+        similarity = 0.0
+        if query_sig is not None and self._flags[first] & _B_SIG:
+            similarity = float(self._similarity(self._sig[[first]], query_sig)[0])
+        return Verdict(story_id=self._meta_of(first)[1], similarity=max(0.0, similarity))
 
     def _similarity(
         self, rows: NDArray[np.uint16], query: NDArray[np.uint16]
@@ -845,6 +935,12 @@ class DedupIndex:
         self._sig[slot] = 0 if signature is None else signature
         if signature is not None:
             flags |= _B_SIG
+        events = _event_keys(fp)
+        self._ekey[slot] = 0
+        self._ekey[slot, : len(events)] = events
+        self._nekey[slot] = len(events)
+        if events:
+            flags |= _B_EVENT
         if fp.shingle_count >= self.config.min_shingles:
             flags |= _B_EXACT
         self._flags[slot] = flags
@@ -926,6 +1022,7 @@ class DedupIndex:
             + np.count_nonzero(flags & _B_URL)
             + np.count_nonzero(flags & _B_EXACT)
             + self.config.bands * np.count_nonzero(flags & _B_SIG)
+            + int(self._nekey[live].sum())
         )
         step = 65_536  # slots per part: the temporaries stay small at any size
         parts = (self._keys_of(live[i : i + step]) for i in range(0, live.size, step))
@@ -1023,6 +1120,8 @@ class DedupIndex:
             self._sig,
             self._chash,
             self._ukey,
+            self._ekey,
+            self._nekey,
             self._idkey,
             self._fetched,
             self._count,

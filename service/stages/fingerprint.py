@@ -310,9 +310,8 @@ class Fingerprint:
     scheme: int = 0
     """:func:`minhash_scheme` of the parameters that produced ``signature``."""
     entities: frozenset[str] = field(default_factory=frozenset)
-    """Hook for story clustering on shared places and actors, once classification can
-    run before dedup: ids of the places and actors the article names. Unused (and not
-    kept by the index) while empty, which it always is today."""
+    """What the article reports, for story clustering beyond text similarity: the
+    :func:`event_key` of its events (an ACLED sub-event type at a place)."""
 
     def to_json_dict(self) -> dict[str, object]:
         data: dict[str, object] = {
@@ -364,3 +363,12 @@ def fingerprint(normalised_text: str, url: str | None, config: DedupConfig) -> F
         shingle_count=count,
         scheme=config.scheme,
     )
+
+
+def event_key(sub_event_type: str, location_id: str) -> str:
+    """The key two reports of one event share: its sub-event type at its place.
+
+    ``event:`` and 16 hex digits (blake2b-64), so the index keeps it as one uint64.
+    """
+    digest = hashlib.blake2b(f"{sub_event_type}@{location_id}".encode(), digest_size=8)
+    return "event:" + digest.hexdigest()

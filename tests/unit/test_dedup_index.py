@@ -9,7 +9,7 @@ import pytest
 
 from service.stages import dedup_index
 from service.stages.dedup_index import DedupConfig, DedupIndex, Entry, Verdict
-from service.stages.fingerprint import Fingerprint, fingerprint
+from service.stages.fingerprint import Fingerprint, event_key, fingerprint
 from service.stages.normalize import normalize_for_matching
 
 CONFIG = DedupConfig()
@@ -226,11 +226,66 @@ def test_story_clustering_rule_with_every_pair_a_candidate() -> None:
     assert stories["b2"].story_id == "a1"  # Jaccard 0.54
 
 
-def test_entities_hook_is_carried_but_unused() -> None:
-    s = Stream()
-    s.feed("a1", BODY)
-    fp = replace(fp_of(" ".join(words(12, 300))), entities=frozenset({"loc:hasakah"}))
-    assert s.index.check(fp, "a2", "raw/0/9", T0) == Verdict(story_id="a2")
+STRIKE = event_key("Air/drone strike", "geonames:174448")  # air strike in Albukamal
+
+
+def with_events(text: str, *keys: str) -> Fingerprint:
+    return replace(fp_of(text), entities=frozenset(keys))
+
+
+def test_reports_of_the_same_event_share_a_story_however_worded() -> None:
+    index = DedupIndex(CONFIG)
+    first = with_events(BODY, STRIKE)
+    index.add(Entry("a1", "a1", "raw/0/1", T0, first))
+    other = with_events(" ".join(words(12, 300)), STRIKE)  # unrelated wording, J ~ 0
+    verdict = index.check(other, "a2", "raw/0/2", T0 + timedelta(hours=20))
+    assert verdict.story_id == "a1"
+    assert not verdict.is_duplicate
+    assert verdict.similarity < CONFIG.story_threshold
+
+
+@pytest.mark.parametrize(
+    ("keys", "later"),
+    [
+        ((STRIKE,), CONFIG.event_window + timedelta(minutes=1)),  # too long after
+        ((event_key("Air/drone strike", "geonames:170794"),), timedelta(hours=1)),  # elsewhere
+        ((event_key("Armed clash", "geonames:174448"),), timedelta(hours=1)),  # another event
+        (("loc:geonames:174448",), timedelta(hours=1)),  # not an event key
+        ((), timedelta(hours=1)),
+    ],
+)
+def test_other_events_or_times_make_their_own_story(
+    keys: tuple[str, ...], later: timedelta
+) -> None:
+    index = DedupIndex(CONFIG)
+    index.add(Entry("a1", "a1", "raw/0/1", T0, with_events(BODY, STRIKE)))
+    other = with_events(" ".join(words(12, 300)), *keys)
+    assert index.check(other, "a2", "raw/0/2", T0 + later).story_id == "a2"
+
+
+def test_event_keys_survive_the_changelog_and_a_rebuild() -> None:
+    index = DedupIndex(CONFIG)
+    entry = Entry("a1", "a1", "raw/0/1", T0, with_events(BODY, STRIKE, "loc:x"))
+    index.add(entry)
+    stored = index.get("a1")
+    assert stored is not None
+    assert stored.fp.entities == frozenset({STRIKE})  # only what the index keeps
+    index.add(entry)  # idempotent
+    assert len(index) == 1
+    rebuilt = DedupIndex(CONFIG)
+    rebuilt.add_many([Entry.from_bytes(entry.to_bytes())])
+    other = with_events(" ".join(words(12, 300)), STRIKE)
+    assert rebuilt.check(other, "a2", "raw/0/2", T0 + timedelta(hours=1)).story_id == "a1"
+
+
+def test_similar_text_wins_over_a_shared_event() -> None:
+    index = DedupIndex(CONFIG)
+    index.add(Entry("e1", "e1", "raw/0/1", T0, with_events(" ".join(words(12, 300)), STRIKE)))
+    index.add(Entry("a1", "a1", "raw/0/2", T0, fp_of(BODY)))
+    rewrite = " ".join(STORY[:220] + words(99, 80))  # most of the first article's words
+    verdict = index.check(with_events(rewrite, STRIKE), "a2", "raw/0/3", T0)
+    assert verdict.story_id == "a1"
+    assert verdict.similarity >= CONFIG.story_threshold
 
 
 # --------------------------------------------------------------------------- replays

@@ -73,6 +73,41 @@ def test_copy_from_another_outlet_is_a_duplicate_sharing_the_story(pipeline: Pip
     assert second.record.title == "Villages under water"
 
 
+def test_two_outlets_reporting_one_strike_share_a_story(pipeline: Pipeline) -> None:
+    index = pipeline.new_index()
+    first = _article(
+        "غارات أمريكية على البوكمال\n\nنفذت القوات الأمريكية فجر اليوم ضربات جوية على مخازن "
+        "أسلحة تابعة للميليشيات الموالية لإيران في مدينة البوكمال بريف دير الزور الشرقي، "
+        "وفق ما أفادت مصادر محلية تحدثت عن دوي انفجارات متتالية في المنطقة.",
+        id="o1",
+        source="outlet-one",
+    )
+    second = _article(
+        "US strikes hit militia depots in Albukamal\n\nUS forces carried out air strikes on "
+        "weapons depots used by Iran-backed militias in the Syrian town of Albukamal near the "
+        "Iraqi border early on Wednesday, a US official said, after attacks on American troops.",
+        id="o2",
+        source="outlet-two",
+        fetched_at="2024-11-13T15:00:00Z",
+    )
+    unrelated = _article(
+        "New raid on Albukamal\n\nWarplanes of the US-led coalition launched an air strike on "
+        "a headquarters of Iran-backed militias in Albukamal on Sunday, according to a war "
+        "monitor, which reported damage to several buildings in the town centre.",
+        id="o3",
+        source="outlet-three",
+        fetched_at="2024-11-17T09:00:00Z",  # four days later: another strike
+    )
+    outs = [pipeline.process(_origin(v, n), index) for n, v in enumerate([first, second])]
+    records = [out.record for out in outs]
+    assert all(isinstance(r, EnrichedArticle) for r in records)  # different words: no copy
+    assert [r.story_id for r in records] == ["o1", "o1"]  # type: ignore[union-attr]
+    later = pipeline.process(_origin(unrelated, 2), index).record
+    assert isinstance(later, EnrichedArticle)
+    assert "Air/drone strike" in {e.sub_event_type for e in later.events}
+    assert later.story_id == "o3"
+
+
 def test_replay_of_the_same_record_gives_the_same_output(pipeline: Pipeline) -> None:
     index = pipeline.new_index()
     value = _article(BODY, url="https://a.example/1")
