@@ -37,9 +37,9 @@ Memory (numpy arrays but for one ``bytes`` object per article; measured by
   packed into one ``bytes`` object;
 * one bucketised open-addressing hash table for every key of every article (its
   article id, URL key, content hash, ``bands`` band keys and up to two event keys):
-  16 entries per bucket, each an int32 slot and a one-byte tag, at most 80 % full; a lookup reads one
-  bucket per key (rarely two) in a single vectorised gather, so its cost does not
-  grow with the number of indexed articles;
+  16 entries per bucket, each an int32 slot and a one-byte tag, at most 80 % full;
+  a lookup reads one bucket per key (rarely two) in a single vectorised gather, so
+  its cost does not grow with the number of indexed articles;
 * an expiry queue: the slots of each hour of ``fetched_at`` in an ``array('i')``.
 
 Slots of expired articles are reused. When live entries plus deletion markers pass
