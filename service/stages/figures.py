@@ -168,7 +168,11 @@ _SINGULAR_PEOPLE: Final = frozenset(
         "مقاتل", "ضابط", "فلسطيني", "سوري", "عراقي", "مسن", "صحفي", "راع", "مزارع", "سائق",
         "civilian", "person", "man", "woman", "child", "boy", "girl", "soldier", "officer",
         "policeman", "fighter", "journalist", "farmer", "driver", "shepherd", "teenager",
-        "resident", "worker", "militant",
+        "resident", "worker", "militant", "guard", "surgeon", "doctor", "nurse", "teacher",
+        "student", "activist", "pilot", "cleric", "judge", "lawyer", "official", "photographer",
+        "contractor", "pedestrian", "protester", "demonstrator", "villager", "passer",
+        "متظاهر", "ناشط", "طبيب", "معلم", "طالب", "مسؤول", "قاض", "محام", "حارس", "مصور",
+        "مدنيا", "طيار", "عامل", "مستوطن", "جنديا", "عنصرا", "مقاتلا", "شخصا",
     }
 )  # fmt: skip
 """A harm cue with one of these right after it ("مقتل مدني", "killed a civilian") counts 1."""
@@ -258,6 +262,8 @@ def _numbers(tokens: Tokens) -> list[_Number]:
                 and text[tokens.ends[last] : tokens.starts[last + 1]] in (",", "٬")
             ):
                 value, last = value * 1000 + int(forms[last + 1]), last + 1
+            if last + 1 < n and forms[last + 1] in _MULTIPLIERS:
+                value, last = value * _MULTIPLIERS[forms[last + 1]], last + 1  # "15 ألف"
             if text[tokens.ends[last] : tokens.ends[last] + 1] not in (".", "٫") or not (
                 tokens.ends[last] + 1 < len(text) and text[tokens.ends[last] + 1].isdigit()
             ):
@@ -325,8 +331,6 @@ class FigureFinder:
 
     def find(self, tokens: Tokens) -> list[FigureMention]:
         numbers = _numbers(tokens)
-        if not numbers:
-            return []
         cue_at: dict[int, Hit] = {}
         cue_ending: dict[int, Hit] = {}
         for hit in self._cues.find(tokens):

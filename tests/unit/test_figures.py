@@ -28,6 +28,13 @@ def figures(text: str) -> list[tuple[str, int]]:
         ("نزوح ثلاثة آلاف شخص", [("displaced", 3000)]),
         ("twenty-five soldiers were deployed", [("troops", 25)]),
         ("Police arrested 40 protesters", [("detained", 40)]),
+        ("نزوح 15 ألف شخص من المدينة", [("displaced", 15000)]),
+        ("أكثر من 2000 شخص نزحوا", [("displaced", 2000)]),  # a number that looks like a year
+        ("مقتل مدني برصاص مسلحين", [("fatalities", 1)]),  # one person, no number
+        ("قُتل شخص، بعد ظهر الأحد", [("fatalities", 1)]),
+        ("a grenade exploded, wounding a guard", [("injured", 1)]),
+        ("قُتل ما بين سبعة وتسعة أشخاص", [("fatalities", 7)]),  # a range, not 16
+        ("الجيش يدفع بأربعين مركبة", [("vehicles", 40)]),
     ],
 )
 def test_figures_with_their_kind(text: str, expected: list[tuple[str, int]]) -> None:
