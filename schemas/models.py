@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 SUPPORTED_MAJOR = 1
 
 ContentType = Literal["text/html", "text/plain"]
@@ -28,9 +28,12 @@ DeadLetterReason = Literal[
     "empty_body",
     "body_too_large",
     "no_content",
+    "timeout",
     "internal_error",
 ]
-"""Bounded reason codes: they are Prometheus label values, so never free text."""
+"""Bounded reason codes: they are Prometheus label values, so never free text.
+
+``timeout`` (since 1.1): the record took longer than the worker's per-record budget."""
 
 
 def _as_utc(value: datetime) -> datetime:

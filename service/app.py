@@ -74,6 +74,9 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "datadir": str(settings.data_dir),
         "producer_linger": 0.005,
         "producer_max_batch_size": settings.producer_max_batch_bytes,
+        # A dead letter holds a whole input record in base64: over the 1 MB defaults.
+        "producer_max_request_size": settings.max_message_bytes(),
+        "consumer_max_fetch_size": settings.max_message_bytes(),
         "processing_guarantee": settings.processing_guarantee,
         # The leader-election topic serves features this app does not use.
         "topic_disable_leader": True,
@@ -343,9 +346,13 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         servers, security = settings.bootstrap_servers(), settings.kafka_python_admin_config()
         replicas = settings.replication_factor
         for group, partitions, configs in (
-            (names.external(), settings.partitions, None),
-            ([names.prepared], SEQUENCER_PARTITIONS, None),
-            ([names.dedup_changelog], SEQUENCER_PARTITIONS, {"cleanup.policy": "compact"}),
+            (names.external(), settings.partitions, settings.topic_configs()),
+            ([names.prepared], SEQUENCER_PARTITIONS, settings.topic_configs()),
+            (
+                [names.dedup_changelog],
+                SEQUENCER_PARTITIONS,
+                {**settings.topic_configs(), "cleanup.policy": "compact"},
+            ),
         ):
             await asyncio.to_thread(
                 ensure_topics, servers, group, partitions, replicas, configs, **security

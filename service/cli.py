@@ -60,6 +60,7 @@ def worker(web_port: int | None, loglevel: str | None) -> None:
         TopicNames.from_settings(settings).external(),
         settings.partitions,
         settings.replication_factor,
+        settings.topic_configs(),
         **settings.kafka_python_admin_config(),
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
@@ -97,6 +98,8 @@ def broker(port: int | None, no_topics: bool) -> None:
                 [server.bootstrap],
                 TopicNames.from_settings(settings).external(),
                 settings.partitions,
+                settings.replication_factor,
+                settings.topic_configs(),
             )
         click.echo(f"{server.name} listening on {server.bootstrap} (Ctrl-C to stop)")
         stop.wait()

@@ -61,6 +61,7 @@ class Feeder:
             "acks": "all",
             # Idempotent producing needs InitProducerId, which the embedded broker lacks.
             "enable_idempotence": False,
+            "max_request_size": settings.max_message_bytes(),
             **overrides,
         }
         self.producer = KafkaProducer(**config)

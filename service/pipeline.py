@@ -27,8 +27,9 @@ from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 from schemas.models import (
@@ -48,10 +49,11 @@ from schemas.models import (
     TopicLabel,
 )
 from service import __version__
+from service.budget import BudgetExceeded, time_budget
 from service.metrics import Metrics
 from service.settings import Settings
 from service.stages.classify import classify, configure_classifier
-from service.stages.decode import DecodeError, decode_record
+from service.stages.decode import DecodeError, decode_record, decode_text
 from service.stages.dedup_index import MAX_EVENT_KEYS, DedupIndex, Entry
 from service.stages.fingerprint import Fingerprint, event_key, fingerprint
 from service.stages.normalize import normalize_for_matching
@@ -152,6 +154,16 @@ def story_events(events: Sequence[EventLabel]) -> frozenset[str]:
     )
 
 
+_WARM_UP_AR: Final = (
+    "تعزيزات عسكرية إلى دير الزور\n\nأرسلت قوات التحالف الدولي اليوم تعزيزات عسكرية إلى "
+    "قواعدها في ريف الحسكة، وقالت مصادر محلية إن الرتل ضم خمسين سيارة."
+)
+_WARM_UP_EN: Final = (
+    "Floods hit the coast\n\nHeavy rain flooded villages on Tuesday, officials said, and "
+    "rescue teams evacuated hundreds of residents by boat."
+)
+
+
 class Pipeline:
     def __init__(
         self, settings: Settings, metrics: Metrics | None = None, clock: Clock = _utcnow
@@ -162,6 +174,29 @@ class Pipeline:
         self.dedup_config = settings.dedup_config()
         self.version = f"{PIPELINE_VERSION}+{configure_classifier(settings.classifier_data_dir)}"
         self._stream_time: datetime | None = None
+        self._stage: Stage = "decode"  # where prepare is, for a timeout's dead letter
+        self._raw_id: str | None = None
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Run each stage once, unbudgeted and uncounted, so the lazy loads inside them
+        (language models, tokenizer tables, charset tables) happen now. Otherwise the
+        first records would pay for them, and a record budget would interrupt the load
+        on every record, dead-lettering them all."""
+        for body in (_WARM_UP_AR, _WARM_UP_EN):
+            value = orjson.dumps(
+                {"source": "warm-up", "fetched_at": "2024-01-01T00:00:00Z", "body": body}
+            )
+            raw = decode_record(
+                value,
+                {},
+                max_record_bytes=self.settings.max_record_bytes,
+                max_body_bytes=self.settings.max_body_bytes,
+            )
+            parsed = parse_article(raw)
+            classify(parsed.title, parsed.text, parsed.language)
+            fingerprint(normalize_for_matching(parsed.text), None, self.dedup_config)
+            decode_text(body.encode("cp1256", errors="replace"))
 
     @contextmanager
     def _timed(self, stage: str) -> Iterator[None]:
@@ -174,7 +209,19 @@ class Pipeline:
     # ------------------------------------------------------------------ halves
 
     def prepare(self, origin: Origin) -> PreparedArticle | Output:
-        """decode → parse → classify → fingerprint; a rejected record becomes its dead letter."""
+        """decode → parse → classify → fingerprint; a rejected record becomes its dead letter.
+
+        The whole half runs under ``record_budget_s``: a record that takes longer is
+        dead-lettered with reason ``timeout`` and the stage it was in.
+        """
+        self._stage, self._raw_id = "decode", None
+        try:
+            with time_budget(self.settings.record_budget_s):
+                return self._prepare(origin)
+        except BudgetExceeded as exc:
+            return self.dead_letter(origin, self._stage, "timeout", exc, self._raw_id)
+
+    def _prepare(self, origin: Origin) -> PreparedArticle | Output:
         s = self.settings
         try:
             with self._timed("decode"):
@@ -188,6 +235,7 @@ class Pipeline:
         except DecodeError as exc:
             return self.dead_letter(origin, "decode", exc.reason, exc)
         self.metrics.outcome("decode", "ok")
+        self._stage, self._raw_id = "parse", raw.id
         try:
             with self._timed("parse"):
                 parsed = parse_article(raw)
@@ -196,12 +244,14 @@ class Pipeline:
         except Exception as exc:  # a parser bug must not lose the record
             return self.dead_letter(origin, "parse", "internal_error", exc, raw.id)
         self.metrics.outcome("parse", "ok")
+        self._stage = "classify"
         try:
             with self._timed("classify"):
                 labels = classify(parsed.title, parsed.text, parsed.language)
         except Exception as exc:
             return self.dead_letter(origin, "classify", "internal_error", exc, raw.id)
         self.metrics.outcome("classify", "ok")
+        self._stage = "dedup"
         try:
             with self._timed("fingerprint"):
                 fp = fingerprint(

@@ -91,6 +91,7 @@ def run_demo(settings: Settings, examples: Path, exit_when_done: bool) -> int:
             names.external(),
             settings.partitions,
             settings.replication_factor,
+            settings.topic_configs(),
             **settings.kafka_python_admin_config(),
         )
         echo(f"● topics: {', '.join(names.external())} ({settings.partitions} partitions each)")

@@ -10,7 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from service.stages.dedup_index import DedupConfig
@@ -84,6 +84,15 @@ class Settings(BaseSettings):
         default="text", description="json: one JSON object a line, with stage and article id."
     )
     session_timeout_s: float = Field(default=10.0, description="Consumer group session timeout.")
+    record_budget_s: float = Field(
+        default=2.0,
+        ge=0,
+        description=(
+            "Wall time one record may spend in decode/parse/classify/fingerprint before it is "
+            "dead-lettered with reason timeout (0: no budget). Keep it well under the session "
+            "timeout: the work blocks the event loop, heartbeats included."
+        ),
+    )
     heartbeat_interval_s: float = 1.5
     processing_guarantee: Literal["at_least_once", "exactly_once"] = Field(
         default="at_least_once",
@@ -96,6 +105,15 @@ class Settings(BaseSettings):
         "reported end offsets are otherwise wrong, which cuts table recovery short.",
     )
     lag_interval_s: float = Field(default=5.0, gt=0, description="How often lag is measured.")
+
+    @model_validator(mode="after")
+    def _budget_below_session_timeout(self) -> Settings:
+        if self.record_budget_s and self.record_budget_s >= self.session_timeout_s / 2:
+            raise ValueError(
+                "record_budget_s must stay under half of session_timeout_s: a record's work "
+                "blocks the heartbeats, and a longer one would end in a rebalance"
+            )
+        return self
 
     def dedup_config(self) -> DedupConfig:
         return DedupConfig(
@@ -145,6 +163,15 @@ class Settings(BaseSettings):
         if self.ssl_cafile:
             config["ssl_cafile"] = str(self.ssl_cafile)
         return config
+
+    def max_message_bytes(self) -> int:
+        """The largest record the service writes or reads: a dead letter carries a whole
+        input record (up to ``max_record_bytes``) in base64, plus its envelope."""
+        return self.max_record_bytes * 4 // 3 + 1_048_576
+
+    def topic_configs(self) -> dict[str, str]:
+        """Configs of the topics the service creates: room for its largest record."""
+        return {"max.message.bytes": str(self.max_message_bytes())}
 
     def kafka_python_admin_config(self) -> dict[str, Any]:
         """Security options only, for ``ensure_topics`` (which takes the servers separately)."""

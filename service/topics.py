@@ -50,6 +50,7 @@ def declare(app: Any, settings: Settings) -> dict[str, Any]:
         "key_serializer": "raw",
         "value_serializer": "raw",
         "partitions": settings.partitions,
+        "config": settings.topic_configs(),
     }
     topics = {name: app.topic(name, **raw_bytes) for name in names.external()}
     # One partition: the dedup sequencer. Every article meets the one index in one total

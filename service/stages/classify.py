@@ -353,6 +353,9 @@ def configure_classifier(data_dir: str | PathLike[str] | None = None) -> str:
     custom = None if data_dir is None else Path(data_dir) / _DEFAULT_RESOURCE
     load_lexicon(custom if custom is not None and custom.is_file() else None)
     version = configure_enricher(data_dir).version
+    # Build what the first article would otherwise build (the tokenizer's character
+    # tables, the phrase indexes): a worker's first record must not pay for it.
+    classify("Warm-up", "وصلت تعزيزات إلى دير الزور. Five soldiers were killed.", "ar")
     _configured = (key, version)
     return version
 
