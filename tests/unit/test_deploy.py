@@ -792,3 +792,8 @@ def test_the_operations_guide_covers_alerts_manifests_and_security_settings() ->
     for name in security:
         assert f"NEWSSTREAM_{name.upper()}" in text, name
     assert "(../README.md#metrics)" in text
+
+
+def test_compose_topics_have_room_for_the_largest_dead_letter() -> None:
+    text = COMPOSE.read_text(encoding="utf-8")
+    assert f"max.message.bytes={Settings().max_message_bytes()}" in text
