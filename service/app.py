@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import faust
 from pydantic import ValidationError
@@ -302,9 +302,15 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
                 max(0.0, now - output.fetched_at.timestamp())
             )
 
+    # Acks are manual (``noack``): an input counts as done, and its offset may be
+    # committed, only once its output has been handed to the producer. With faust's
+    # automatic acks, an agent cancelled mid-record (a stop, a rebalance) acks that
+    # record as its stream closes, and the commit that follows skips it.
+
     @app.agent(topics[names.raw], name="prepare")
     async def prepare(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
+        source = cast("faust.Stream[bytes]", stream).noack()
+        async for event in source.events():
             metrics.consumed.labels(names.raw).inc()
             result = pipeline.prepare(origin_of(event.message))
             if isinstance(result, Output):
@@ -314,10 +320,12 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
                     key=result.content_hash.encode("ascii"),
                     value=result.model_dump_json().encode("utf-8"),
                 )
+            await source.ack(event)
 
     @app.agent(topics[names.prepared], name="resolve")
     async def resolve(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
+        source = cast("faust.Stream[bytes]", stream).noack()
+        async for event in source.events():
             metrics.consumed.labels(names.prepared).inc()
             try:
                 article = PreparedArticle.model_validate_json(event.value)
@@ -327,10 +335,12 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
                 origin = origin_of(event.message)
                 log.error("unreadable internal record at %s: %s", origin.position, exc)
                 await publish(pipeline.dead_letter(origin, "dedup", "internal_error", exc))
+                await source.ack(event)
                 continue
             if len(dedup.index) != len(table):
                 await dedup.rebuild()  # after recovery or a rebalance: the table is the truth
             await publish(pipeline.resolve(article, dedup.index, dedup.store))
+            await source.ack(event)
 
     commit_watch = CommitWatch(metrics)
 

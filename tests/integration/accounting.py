@@ -145,6 +145,14 @@ class Accounting:
     def accounted(self) -> int:
         return len(self.by_input)
 
+    def lost(self) -> list[str]:
+        """The keys of inputs no output accounts for (for the failure message)."""
+        return [
+            self.inputs[n][0].decode("utf-8", "replace")
+            for n in range(len(self.inputs))
+            if n not in self.by_input
+        ]
+
     def summary(self) -> dict[str, int]:
         outputs = sum(len(v) for v in self.by_input.values()) + len(self.unmatched)
         return {

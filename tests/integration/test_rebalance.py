@@ -79,4 +79,7 @@ def _drain(follower: Follower, accounting: Accounting, until: int, quiet: float 
                 quiet_until = time.monotonic() + quiet
             elif time.monotonic() > quiet_until:
                 return
-    raise AssertionError(f"only {accounting.accounted} of {until} inputs accounted for")
+    raise AssertionError(
+        f"only {accounting.accounted} of {until} inputs accounted for; "
+        f"missing: {accounting.lost()[:20]}"
+    )
