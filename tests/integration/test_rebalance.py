@@ -63,7 +63,7 @@ def test_worker_joining_and_leaving_mid_stream(broker: str, tmp_path: Path) -> N
     assert accounting.unmatched == []
     assert accounting.mismatches() == [], describe_mismatch(accounting)
     if summary["lost"]:
-        # A known defect, not yet fixed: in about one run in five a few records
+        # A known defect, not yet fixed: in some runs (6 of 20 so far) a few records
         # (1 to 9 of 6,000) never reach any output when the second worker leaves.
         # Reported as an expected failure with the missing inputs, so that it stays
         # visible in every run's accounting without hiding any other failure.
