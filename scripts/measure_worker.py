@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from anywhere
+
 from service.broker import ensure_topics, local_broker
 from service.feed import Feeder, Follower
 from service.topics import TopicNames
