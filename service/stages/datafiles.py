@@ -31,7 +31,12 @@ def load_data_toml(
 ) -> tuple[str, dict[str, Any]]:
     """(source, table) of a TOML data file, as ``read_data_text`` finds it."""
     source, text = read_data_text(name, path, error)
+    return source, parse_data_toml(text, source, error)
+
+
+def parse_data_toml(text: str, source: str, error: type[ValueError]) -> dict[str, Any]:
+    """The table of a data file's text; invalid TOML raises ``error`` naming ``source``."""
     try:
-        return source, tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise error(f"{source}: not valid TOML: {exc}") from exc

@@ -13,16 +13,22 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from os import PathLike
 from pathlib import Path
-from typing import Final, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from schemas.models import Actor, EventLabel, Evidence, Figure, Location
-from service.stages.actors import ActorBook, load_actors
-from service.stages.events import EventRules, FieldFindings, load_event_rules
+from service.stages.actors import ActorBook, ActorBookError
+from service.stages.datafiles import parse_data_toml, read_data_text
+from service.stages.events import EventRules, EventRulesError, FieldFindings
 from service.stages.figures import FigureFinder, FigureMention
-from service.stages.gazetteer import Gazetteer, PlaceMention, data_digest_inputs, load_gazetteer
+from service.stages.gazetteer import (
+    Gazetteer,
+    GazetteerError,
+    PlaceMention,
+    build_gazetteer,
+    data_digest_inputs,
+)
 from service.stages.phrases import Tokens, tokenize
 
 RULES_VERSION: Final = 1
@@ -44,29 +50,33 @@ class Entities:
     figures: tuple[Figure, ...]
 
 
-def _data_text(name: str, data_dir: Path | None) -> str:
-    if data_dir is not None and (data_dir / name).is_file():
-        return (data_dir / name).read_text(encoding="utf-8")
-    return resources.files("service.data").joinpath(name).read_text(encoding="utf-8")
-
-
 class Enricher:
     """The compiled data of the entity extractors; ``extract`` is pure given it."""
 
     def __init__(self, data_dir: str | PathLike[str] | None = None) -> None:
         directory = Path(data_dir) if data_dir is not None else None
-        chosen = {
-            name: (directory / name if directory and (directory / name).is_file() else None)
-            for name in DATA_FILES
-        }
-        self.actors: ActorBook = load_actors(chosen["actors.toml"])
-        self.events: EventRules = load_event_rules(chosen["events.toml"])
+        # Each file is read once: parsed here and hashed into the version.
+        read: dict[str, tuple[str, str]] = {}
+        for name, error in (
+            ("topics.toml", ValueError),
+            ("actors.toml", ActorBookError),
+            ("events.toml", EventRulesError),
+            ("places.toml", GazetteerError),
+        ):
+            chosen = directory / name if directory and (directory / name).is_file() else None
+            read[name] = read_data_text(name, chosen, error)
+
+        def table(name: str, error: type[ValueError]) -> tuple[dict[str, Any], str]:
+            source, text = read[name]
+            return parse_data_toml(text, source, error), source
+
+        self.actors: ActorBook = ActorBook(*table("actors.toml", ActorBookError))
+        self.events: EventRules = EventRules(*table("events.toml", EventRulesError))
         self.figures = FigureFinder()
-        texts = [_data_text(name, directory) for name in DATA_FILES]
-        self.gazetteer: Gazetteer = load_gazetteer(chosen["places.toml"])
+        self.gazetteer: Gazetteer = build_gazetteer(*table("places.toml", GazetteerError))
         digest = hashlib.sha256(repr(RULES_VERSION).encode())
-        for text in texts:
-            digest.update(text.encode())
+        for name in DATA_FILES:
+            digest.update(read[name][1].encode())
         for part in data_digest_inputs():
             digest.update(part)
         self.version = digest.hexdigest()[:10]

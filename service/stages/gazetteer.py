@@ -481,6 +481,11 @@ def data_digest_inputs() -> list[bytes]:
 def load_gazetteer(curated_path: str | Path | None = None) -> Gazetteer:
     """Compile the curated file (the shipped one by default) with GeoNames behind it."""
     source, data = load_data_toml("places.toml", curated_path, GazetteerError)
+    return build_gazetteer(data, source)
+
+
+def build_gazetteer(data: Mapping[str, object], source: str) -> Gazetteer:
+    """The gazetteer of an already read curated file, with GeoNames behind it."""
     curated = parse_curated(data, source)
     by_id = {p.geonames_id: p for p, _, _ in curated.places if p.geonames_id}
     common: set[str] = set()
