@@ -274,10 +274,6 @@ class Tokens:
     def __len__(self) -> int:
         return len(self.forms)
 
-    def span_text(self, first: int, last: int) -> str:
-        """The original text from word ``first`` to word ``last`` inclusive."""
-        return self.text[self.starts[first] : self.ends[last]]
-
 
 def tokenize(text: str) -> Tokens:
     """Split ``text`` once into matching-form words with original spans.
