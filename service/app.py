@@ -24,7 +24,8 @@ from pydantic import ValidationError
 
 from service.broker import ensure_topics
 from service.metrics import CONTENT_TYPE, Metrics
-from service.pipeline import Origin, Output, Pipeline, PreparedArticle
+from service.offsets import SafeOffsetsTransport
+from service.pipeline import Origin, Output, Pipeline
 from service.settings import Settings
 from service.stages.dedup_index import DedupIndex, Entry
 from service.topics import DEDUP_TABLE, SEQUENCER_PARTITIONS, TopicNames, declare
@@ -273,11 +274,22 @@ class BrokerWatch:
         return up
 
 
-def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
-    metrics = metrics if metrics is not None else Metrics()
-    pipeline = Pipeline(settings, metrics)
+class ServiceApp(faust.App):
+    """faust's app with a consumer that cannot commit past unfinished records."""
+
+    def _new_transport(self) -> Any:
+        return SafeOffsetsTransport(self.conf.broker_consumer, self)
+
+
+def build_app(
+    settings: Settings, metrics: Metrics | None = None, pipeline: Pipeline | None = None
+) -> faust.App:
+    """The worker's app. ``pipeline`` replaces the stages (a benchmark runs them as identity)."""
+    if pipeline is None:
+        pipeline = Pipeline(settings, metrics if metrics is not None else Metrics())
+    metrics = pipeline.metrics
     names = TopicNames.from_settings(settings)
-    app = faust.App(settings.app_id, **faust_options(settings))
+    app = ServiceApp(settings.app_id, **faust_options(settings))
     topics = declare(app, settings)
     table = app.Table(
         DEDUP_TABLE,
@@ -316,10 +328,8 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
             if isinstance(result, Output):
                 await publish(result)
             else:
-                await topics[names.prepared].send(
-                    key=result.content_hash.encode("ascii"),
-                    value=result.model_dump_json().encode("utf-8"),
-                )
+                key, value = pipeline.encode_prepared(result)
+                await topics[names.prepared].send(key=key, value=value)
             await source.ack(event)
 
     @app.agent(topics[names.prepared], name="resolve")
@@ -328,7 +338,7 @@ def build_app(settings: Settings, metrics: Metrics | None = None) -> faust.App:
         async for event in source.events():
             metrics.consumed.labels(names.prepared).inc()
             try:
-                article = PreparedArticle.model_validate_json(event.value)
+                article = pipeline.decode_prepared(event.value)
             except ValidationError as exc:
                 # Only this service writes the internal topic: a record it cannot read comes
                 # from an incompatible version. Keep it, with where it was, in the dead letters.

@@ -6,12 +6,15 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
 
 from service.settings import Settings
+
+if TYPE_CHECKING:
+    from service.pipeline import Pipeline
 
 EXAMPLES_DIR = Path(__file__).resolve().parent / "data" / "examples"
 
@@ -42,6 +45,16 @@ def worker(web_port: int | None, loglevel: str | None) -> None:
 
     Run several (each with its own --web-port) to share the partitions.
     """
+    overrides: dict[str, Any] = {}
+    if web_port is not None:
+        overrides["web_port"] = web_port
+    if loglevel is not None:
+        overrides["log_level"] = loglevel
+    run_worker(Settings(**overrides))
+
+
+def run_worker(settings: Settings, pipeline: Pipeline | None = None) -> None:
+    """Create the topics this worker relies on, then run it until a signal stops it."""
     from faust.worker import Worker
 
     from service.app import build_app
@@ -49,12 +62,6 @@ def worker(web_port: int | None, loglevel: str | None) -> None:
     from service.logs import json_logging_config
     from service.topics import TopicNames
 
-    overrides: dict[str, Any] = {}
-    if web_port is not None:
-        overrides["web_port"] = web_port
-    if loglevel is not None:
-        overrides["log_level"] = loglevel
-    settings = Settings(**overrides)
     ensure_topics(
         settings.bootstrap_servers(),
         TopicNames.from_settings(settings).external(),
@@ -64,7 +71,7 @@ def worker(web_port: int | None, loglevel: str | None) -> None:
         **settings.kafka_python_admin_config(),
     )
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    app = build_app(settings)
+    app = build_app(settings, pipeline=pipeline)
     logging_config = (
         json_logging_config(settings.log_level) if settings.log_format == "json" else None
     )

@@ -389,6 +389,14 @@ class Pipeline:
                 store.pop(article_id, None)
         self.metrics.index_articles.set(len(index))
 
+    def encode_prepared(self, article: PreparedArticle) -> tuple[bytes, bytes]:
+        """(key, value) on the internal topic: keyed by content so a re-post meets its twin."""
+        return article.content_hash.encode("ascii"), article.model_dump_json().encode("utf-8")
+
+    def decode_prepared(self, value: bytes) -> PreparedArticle:
+        """Raises ``pydantic.ValidationError`` for a record of an incompatible version."""
+        return PreparedArticle.model_validate_json(value)
+
     def new_index(self) -> DedupIndex:
         return DedupIndex(self.dedup_config)
 

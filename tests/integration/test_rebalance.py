@@ -52,7 +52,7 @@ def test_worker_joining_and_leaving_mid_stream(broker: str, tmp_path: Path) -> N
             assert second.stop() == 0, second.log()
             events.append(f"left at {accounting.accounted}")
             feeder.send_all(waves[2], names.raw)
-        _drain(follower, accounting, until=RECORDS, quiet=5, strict=False)
+        _drain(follower, accounting, until=RECORDS, quiet=5)
     finally:
         follower.close()
         second.stop()
@@ -60,14 +60,9 @@ def test_worker_joining_and_leaving_mid_stream(broker: str, tmp_path: Path) -> N
 
     summary = accounting.summary()
     ACCOUNTING.append((f"rebalance: {', '.join(events)}", summary))
+    assert summary["lost"] == 0, accounting.lost()[:20]
     assert accounting.unmatched == []
     assert accounting.mismatches() == [], describe_mismatch(accounting)
-    if summary["lost"]:
-        # A known defect, not yet fixed: in some runs (6 of 20 so far) a few records
-        # (1 to 9 of 6,000) never reach any output when the second worker leaves.
-        # Reported as an expected failure with the missing inputs, so that it stays
-        # visible in every run's accounting without hiding any other failure.
-        pytest.xfail(f"lost {summary['lost']} records on rebalance: {accounting.lost()[:20]}")
 
 
 def _drain(
@@ -75,8 +70,6 @@ def _drain(
     accounting: Accounting,
     until: int,
     quiet: float = 0,
-    *,
-    strict: bool = True,
 ) -> None:
     deadline = time.monotonic() + 180
     quiet_until: float | None = None
@@ -91,8 +84,7 @@ def _drain(
                 quiet_until = time.monotonic() + quiet
             elif time.monotonic() > quiet_until:
                 return
-    if strict:
-        raise AssertionError(
-            f"only {accounting.accounted} of {until} inputs accounted for; "
-            f"missing: {accounting.lost()[:20]}"
-        )
+    raise AssertionError(
+        f"only {accounting.accounted} of {until} inputs accounted for; "
+        f"missing: {accounting.lost()[:20]}"
+    )
