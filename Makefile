@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test test-unit test-integration lint typecheck schemas clean
+.PHONY: help install run test test-unit test-integration bench lint typecheck schemas clean
 
 help: ## List the recipes
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  make %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -15,7 +15,7 @@ $(BIN)/python:
 
 $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	@touch $(STAMP)
 
 install: $(STAMP) ## Create .venv and install the project with its test tools
@@ -31,6 +31,9 @@ test-unit: $(STAMP) ## Unit tests only (no broker)
 
 test-integration: $(STAMP) ## Integration tests only (real embedded broker)
 	$(BIN)/python -m pytest -m integration
+
+bench: $(STAMP) ## The performance table on the embedded broker (~20 min; BENCH_ARGS=--smoke: ~3 min)
+	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 lint: $(STAMP) ## ruff check + format check
 	$(BIN)/ruff check .

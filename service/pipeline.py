@@ -204,7 +204,10 @@ class Pipeline:
         try:
             yield
         finally:
-            self.metrics.stage_duration.labels(stage).observe(time.perf_counter() - start)
+            self._observe(stage, time.perf_counter() - start)
+
+    def _observe(self, stage: str, seconds: float) -> None:
+        self.metrics.stage_duration.labels(stage).observe(seconds)
 
     # ------------------------------------------------------------------ halves
 

@@ -72,9 +72,12 @@ def settings_env(settings: Settings) -> dict[str, str]:
 class WorkerProcess:
     """``newsstream worker`` in a child process, as an operator would run it."""
 
-    def __init__(self, settings: Settings, log_path: Path) -> None:
+    def __init__(
+        self, settings: Settings, log_path: Path, command: list[str] | None = None
+    ) -> None:
         self.settings = settings
         self.log_path = log_path
+        self.command = command or ["-m", "service.cli", "worker"]
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -85,7 +88,7 @@ class WorkerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "service.cli", "worker"],
+                [sys.executable, *self.command],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **settings_env(self.settings)},
