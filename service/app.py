@@ -23,8 +23,8 @@ import faust
 from pydantic import ValidationError
 
 from service.broker import ensure_topics
+from service.consumer import SafeOffsetsTransport
 from service.metrics import CONTENT_TYPE, Metrics
-from service.offsets import SafeOffsetsTransport
 from service.pipeline import Origin, Output, Pipeline
 from service.settings import Settings
 from service.stages.dedup_index import DedupIndex, Entry
@@ -277,6 +277,8 @@ class BrokerWatch:
 class ServiceApp(faust.App):
     """faust's app with a consumer that cannot commit past unfinished records."""
 
+    fetch_max_wait_s: float | None = None  # read by the consumer; faust's own is fixed
+
     def _new_transport(self) -> Any:
         return SafeOffsetsTransport(self.conf.broker_consumer, self)
 
@@ -290,6 +292,7 @@ def build_app(
     metrics = pipeline.metrics
     names = TopicNames.from_settings(settings)
     app = ServiceApp(settings.app_id, **faust_options(settings))
+    app.fetch_max_wait_s = settings.fetch_max_wait_s
     topics = declare(app, settings)
     table = app.Table(
         DEDUP_TABLE,

@@ -104,6 +104,13 @@ class Settings(BaseSettings):
         description="Producer batch size. 1 (one record a batch) on the embedded broker, whose "
         "reported end offsets are otherwise wrong, which cuts table recovery short.",
     )
+    fetch_max_wait_s: float = Field(
+        default=0.1,
+        gt=0,
+        le=30,
+        description="Longest a fetch waits for records. Kafka answers as soon as a record "
+        "arrives; the embedded broker waits the whole time, so faust's 1.5 s was latency.",
+    )
     lag_interval_s: float = Field(default=5.0, gt=0, description="How often lag is measured.")
 
     @model_validator(mode="after")

@@ -9,7 +9,7 @@ from faust.types import TP
 from intervaltree import IntervalTree
 
 from service.app import ServiceApp
-from service.offsets import SafeOffsetsConsumer, SafeOffsetsTransport
+from service.consumer import SafeOffsetsConsumer, SafeOffsetsTransport
 
 RAW = TP("articles.raw", 1)
 

@@ -1,4 +1,5 @@
-"""Offset bookkeeping that never commits past a record no agent finished.
+"""The worker's consumer: offset bookkeeping that never commits past a record no agent
+finished, and a fetch wait that suits brokers without early answers.
 
 faust's consumer decides what to commit from three structures: the offsets agents
 acked, "gaps" (offsets the log does not hold, such as transaction markers) and the
@@ -39,11 +40,24 @@ from faust.types import TP
 from faust.types.transports import ConsumerT
 
 
+class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
+    def _create_worker_consumer(self, transport: Any) -> Any:
+        consumer = super()._create_worker_consumer(transport)
+        # faust fixes the fetch wait at 1.5 s; the app carries the configured one.
+        wait_s = getattr(self.app, "fetch_max_wait_s", None)
+        if wait_s is not None:
+            consumer._fetch_max_wait_ms = int(wait_s * 1000)
+        return consumer
+
+
 class SafeOffsetsConsumer(aiokafka_driver.Consumer):
     # Seeks per partition, started or finished. A record whose partition was sought
     # while its batch was being fetched may come from either side of that seek.
     _seeks: dict[TP, int] | None = None
     _seeks_at_fetch: dict[TP, int] | None = None
+
+    def _new_consumer_thread(self) -> Any:
+        return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
 
     def _count_seeks(self, tps: Set[TP]) -> None:
         if self._seeks is None:
