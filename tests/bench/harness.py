@@ -32,7 +32,7 @@ from typing import Any
 import orjson
 from kafka import KafkaConsumer, KafkaProducer
 
-from service.broker import ensure_topics, local_broker
+from service.broker import ensure_topics, free_port, local_broker
 from service.runner import stop_process
 from service.settings import Settings
 from service.topics import TopicNames
@@ -231,7 +231,7 @@ class Bench:
                     if n == 0
                     else settings.model_copy(
                         update={
-                            "web_port": isolated_settings(self.bootstrap, self.work).web_port,
+                            "web_port": free_port(),
                             "data_dir": settings.data_dir.parent / f"state-{n}",
                         }
                     )
