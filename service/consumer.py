@@ -183,10 +183,9 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
         acked[:] = sorted(set(acked))
         committed: int | None = self._committed_offset[tp]
         # (4) The record at the committed offset is still in flight or was never
-        # delivered: committing past it would lose it. At committed offset 1 the fetch
-        # loop cannot register a gap (it skips a last-read offset of 0), so a hole there
-        # is taken as a gap, as faust does.
-        if committed is not None and acked[0] > committed and committed != 1:
+        # delivered: committing past it would lose it. (A real hole there is a known gap:
+        # after a seek "last read" is the offset before, so the fetch loop books it.)
+        if committed is not None and acked[0] > committed:
             return None
         end = 1
         while end < len(acked) and acked[end] == acked[end - 1] + 1:

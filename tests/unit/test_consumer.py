@@ -99,3 +99,15 @@ def test_an_ack_repeated_by_a_gap_counts_once(consumer: SafeOffsetsConsumer) -> 
     ack(consumer, 0, 1, 2, 3)
     assert consumer._new_offset(RAW) == 4
     assert consumer._acked[RAW] == []
+
+
+def test_the_record_at_committed_offset_one_is_not_skipped(
+    consumer: SafeOffsetsConsumer,
+) -> None:
+    # faust let a hole at committed offset 1 through, because its fetch loop could not
+    # book a gap after a last-read offset of 0. This one can, so a hole there is real.
+    consumer._committed_offset[RAW] = 1
+    ack(consumer, 2, 3)
+    assert consumer._new_offset(RAW) is None
+    ack(consumer, 1)
+    assert consumer._new_offset(RAW) == 4
