@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import os
-import platform
 import statistics
 import sys
 import time
@@ -35,7 +33,7 @@ from service.stages.classify import active_lexicon, classify, configure_classifi
 from service.stages.enrich import extract
 from service.stages.parse import ParseError, parse_article
 from service.stages.phrases import tokenize
-from tests.bench.machine import cpu_model
+from tests.bench.machine import describe
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "corpora" / "saudinewsnet-dev.jsonl.gz"
@@ -64,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     if not CORPUS.exists():
         print(f"corpus not found at {CORPUS}; nothing to measure")
         return 0
-    print(f"machine: {cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    print(f"machine: {describe()}")
     start = time.perf_counter()
     configure_classifier()
     print(f"data load (lexicons, actors, events, gazetteer): {time.perf_counter() - start:.2f} s")

@@ -45,8 +45,6 @@ import gc
 import gzip
 import importlib.util
 import multiprocessing
-import os
-import platform
 import resource
 import statistics
 import sys
@@ -63,7 +61,7 @@ import orjson
 from service.stages.dedup_index import DedupConfig, DedupIndex, Entry
 from service.stages.fingerprint import Fingerprint, fingerprint
 from service.stages.normalize import normalize_for_matching
-from tests.bench.machine import cpu_model
+from tests.bench.machine import describe
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_CORPUS = ROOT.parent / "shared" / "corpora" / "saudinewsnet-dev.jsonl.gz"
@@ -78,17 +76,7 @@ Article = tuple[str, str | None, str]  # id, url, normalised body
 
 
 def machine() -> str:
-    model = cpu_model()
-    memory = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        memory = f", {kb / 1024 / 1024:.0f} GB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    return (
-        f"{model}, {os.cpu_count()} cores{memory}; Python {platform.python_version()}, "
-        f"numpy {np.__version__}; {platform.system()} {platform.release()}"
-    )
+    return f"{describe()}; numpy {np.__version__}"
 
 
 def load_articles(path: Path) -> list[Article]:

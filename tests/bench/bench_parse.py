@@ -33,7 +33,6 @@ import argparse
 import contextlib
 import gzip
 import os
-import platform
 import random
 import statistics
 import sys
@@ -49,7 +48,7 @@ from charset_normalizer import from_bytes
 from schemas.models import RawArticle
 from service.stages.decode import DecodeError, decode_record, decode_text
 from service.stages.parse import ParseError, parse_article
-from tests.bench.machine import cpu_model
+from tests.bench.machine import describe
 
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS = ROOT.parent / "shared" / "corpora" / "saudinewsnet-dev.jsonl.gz"
@@ -60,13 +59,9 @@ LIMITS = {"max_record_bytes": 4_000_000, "max_body_bytes": 2_000_000}
 
 
 def machine() -> list[str]:
-    model = cpu_model()
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     return [
-        f"cpu      {model}",
-        f"cores    {os.cpu_count()} logical, {usable or '?'} usable by this process",
-        f"python   {platform.python_implementation()} {platform.python_version()}",
-        f"platform {platform.platform()}",
+        f"machine  {describe()}; {usable or '?'} cores usable by this process",
         f"date     {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
     ]
 

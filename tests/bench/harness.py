@@ -37,7 +37,7 @@ from service.runner import stop_process
 from service.settings import Settings
 from service.topics import TopicNames
 from tests.bench.articles import Articles
-from tests.bench.machine import cpu_model
+from tests.bench.machine import describe
 from tests.conftest import WorkerProcess, isolated_settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -588,8 +588,7 @@ def main(argv: list[str] | None = None) -> int:
         if broker is not None:
             broker.stop()
     header = (
-        f"newsstream benchmarks — {platform.node()}: {cpu_model()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}; {articles.kind} articles; "
+        f"newsstream benchmarks — {platform.node()}: {describe()}; {articles.kind} articles; "
         f"{sizes.rounds} round(s); {time.monotonic() - started:,.0f} s"
     )
     print(render(bench.rows, header))

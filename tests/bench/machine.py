@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from pathlib import Path
 
@@ -14,3 +15,21 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown cpu"
+
+
+def memory_gb() -> float | None:
+    try:
+        return int(Path("/proc/meminfo").read_text().split()[1]) / 1024 / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def describe() -> str:
+    """One line: CPU, cores, memory, Python and OS, as every benchmark prints it."""
+    memory = memory_gb()
+    ram = f", {memory:.0f} GB RAM" if memory is not None else ""
+    return (
+        f"{cpu_model()}, {os.cpu_count()} cores{ram}; "
+        f"{platform.python_implementation()} {platform.python_version()}; "
+        f"{platform.system()} {platform.release()}"
+    )
