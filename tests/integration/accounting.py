@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import random
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -247,4 +248,47 @@ def describe_mismatch(accounting: Accounting, limit: int = 2) -> str:
             if k not in VOLATILE and first.get(k) != other.get(k)
         }
         lines.append(f"input {n}: {t0} vs {t1}: {diff}")
+    return "\n".join(lines)
+
+
+def describe_loss(
+    accounting: Accounting, bootstrap: str, raw: str, outputs: list[str], internal: str
+) -> str:
+    """Where each lost input sat, and whether a fresh read of the topics finds it after all.
+
+    Tells a record the service never wrote from one the test's live reader missed.
+    """
+    from kafka import KafkaConsumer
+
+    lost = set(accounting.lost())
+    if not lost:
+        return ""
+    fresh = Accounting(accounting.inputs)
+    positions: dict[str, list[str]] = defaultdict(list)
+    consumer = KafkaConsumer(
+        raw,
+        *outputs,
+        internal,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        consumer_timeout_ms=5000,
+    )
+    try:
+        for record in consumer:
+            where = f"{record.topic}/{record.partition}@{record.offset}"
+            if record.topic in outputs:
+                fresh.add(record.topic, record.value)
+                continue
+            key = (record.key or b"").decode("utf-8", "replace")
+            if record.topic == internal:
+                with contextlib.suppress(orjson.JSONDecodeError, TypeError, KeyError):
+                    key = str(orjson.loads(record.value)["origin"]["key"])
+            if key in lost:
+                positions[key].append(where)
+    finally:
+        consumer.close()
+    lines = [f"lost {len(lost)}; a fresh read of the outputs finds {len(fresh.by_input)} inputs"]
+    lines += [f"  {key}: {' '.join(positions.get(key, ['nowhere']))}" for key in sorted(lost)[:20]]
     return "\n".join(lines)

@@ -13,7 +13,12 @@ from service.broker import ensure_topics
 from service.feed import Feeder, Follower
 from service.topics import TopicNames
 from tests.conftest import ACCOUNTING, WorkerProcess, isolated_settings
-from tests.integration.accounting import Accounting, describe_mismatch, mixed_records
+from tests.integration.accounting import (
+    Accounting,
+    describe_loss,
+    describe_mismatch,
+    mixed_records,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -77,6 +82,9 @@ def test_stopping_a_worker_mid_stream_loses_nothing_and_replays_identically(
         assert stop_seconds < 30, stop_seconds
     else:
         assert code == -signal.SIGKILL
-    assert summary["lost"] == 0, (summary, restarted.log())
+    loss = describe_loss(
+        accounting, settings.bootstrap_servers()[0], names.raw, names.outputs(), names.prepared
+    )
+    assert summary["lost"] == 0, (summary, loss, restarted.log())
     assert accounting.unmatched == []
     assert accounting.mismatches() == [], describe_mismatch(accounting)
