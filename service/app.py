@@ -73,7 +73,7 @@ def faust_options(settings: Settings) -> dict[str, Any]:
         "web_host": settings.web_host,
         "web_port": settings.web_port,
         "datadir": str(settings.data_dir),
-        "producer_linger": 0.005,
+        "producer_linger": settings.producer_linger_s,
         "producer_max_batch_size": settings.producer_max_batch_bytes,
         # A dead letter holds a whole input record in base64: over the 1 MB defaults.
         "producer_max_request_size": settings.max_message_bytes(),

@@ -98,9 +98,6 @@ def run_demo(settings: Settings, examples: Path, exit_when_done: bool) -> int:
 
         worker_log = data_dir / "worker.log"
         env = {"NEWSSTREAM_BROKER_URL": settings.faust_broker_url()}
-        if broker is not None:
-            # The embedded broker misreports end offsets unless each record is its own batch.
-            env["NEWSSTREAM_PRODUCER_MAX_BATCH_BYTES"] = "1"
         worker = spawn_worker(env, worker_log)
         echo(
             f"● worker pid {worker.pid} (log: {worker_log}); "

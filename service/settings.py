@@ -98,11 +98,12 @@ class Settings(BaseSettings):
         default="at_least_once",
         description="exactly_once uses Kafka transactions (Apache Kafka; not the embedded broker).",
     )
-    producer_max_batch_bytes: int = Field(
-        default=16384,
-        ge=1,
-        description="Producer batch size. 1 (one record a batch) on the embedded broker, whose "
-        "reported end offsets are otherwise wrong, which cuts table recovery short.",
+    producer_max_batch_bytes: int = Field(default=16384, ge=1, description="Producer batch size.")
+    producer_linger_s: float = Field(
+        default=0.005,
+        ge=0,
+        le=5,
+        description="How long the producer waits to fill a batch: throughput against latency.",
     )
     fetch_max_wait_s: float = Field(
         default=0.1,

@@ -53,7 +53,6 @@ def isolated_settings(bootstrap: str, tmp_path: Path, **overrides: object) -> Se
         "data_dir": tmp_path / "state",
         "session_timeout_s": 6.0,
         "lag_interval_s": 0.5,
-        "producer_max_batch_bytes": 1,
         "log_level": "info",
     }
     values.update(overrides)
