@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Mapping, Set
 from typing import Any, ClassVar, cast
 
@@ -40,6 +41,8 @@ from aiokafka.structs import TopicPartition
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 from faust.types.transports import ConsumerT
+
+log = logging.getLogger(__name__)
 
 
 class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
@@ -201,7 +204,7 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
                 continue
             last = self._read_offset[tp]
             target = first if last is None else min(first, last + 1)
-            self.log.info("%s: fetching again from %d, a seek overtook the fetch", tp, target)
+            log.info("%s: fetching again from %d, a seek overtook the fetch", tp, target)
             await self._seek(tp, target)
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
@@ -213,7 +216,7 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
             offset_from = max(offset_from, committed)
         if offset_from <= offset_to:
             # Rare outside compacted or transactional topics, so worth a line when it happens.
-            self.log.info("%s: offsets %d-%d are not in the log", tp, offset_from, offset_to)
+            log.info("%s: offsets %d-%d are not in the log", tp, offset_from, offset_to)
             gaps = self._gap[tp]
             gaps.addi(offset_from, offset_to + 1)
             gaps.merge_overlaps()
