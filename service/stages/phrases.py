@@ -22,7 +22,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from itertools import accumulate
+from itertools import accumulate, compress
 from typing import Final, NamedTuple, cast
 
 from service.stages.normalize import normalize_for_matching
@@ -337,14 +337,14 @@ class PhraseIndex:
     table keyed by that id.
     """
 
-    __slots__ = ("_forms", "_generators", "_keys", "_lemmas", "_memo", "_proclitics", "_starts")
+    __slots__ = ("_forms", "_generators", "_keys", "_lemmas", "_memo", "_proclitics", "_roots")
 
     def __init__(self) -> None:
         self._lemmas: dict[str, int] = {}
         self._generators: dict[int, set[Callable[[str], set[str]]]] = {}
         self._keys: dict[tuple[int, ...], int] = {}
         self._forms: dict[str, int] | None = None
-        self._starts: dict[int, tuple[tuple[tuple[int, ...], int], ...]] = {}
+        self._roots: dict[int, _Node] = {}
         self._memo: dict[str, int] = {}
         proclitics: dict[str, list[str]] = {}
         for proclitic in _AR_PROCLITICS:
@@ -379,14 +379,20 @@ class PhraseIndex:
             for generate in sorted(self._generators.get(lemma, ()), key=lambda g: g.__name__):
                 for form in sorted(generate(base)):
                     forms.setdefault(form, lemma)
-        # first lemma -> (rest of the phrase's lemmas, id), longest phrase first
-        starts: dict[int, list[tuple[tuple[int, ...], int]]] = {}
+        # A trie over lemmas: walking it from a word finds the longest phrase there in
+        # one dictionary step per word, however many phrases share their first words.
+        roots: dict[int, _Node] = {}
         for ids, key in self._keys.items():
-            starts.setdefault(ids[0], []).append((ids[1:], key))
-        self._starts = {
-            first: tuple(sorted(cues, key=lambda cue: (-len(cue[0]), cue[0])))
-            for first, cues in starts.items()
-        }
+            children = roots
+            node: _Node | None = None
+            for lemma in ids:
+                node = children.get(lemma)
+                if node is None:
+                    node = children[lemma] = _Node()
+                children = node.children
+            assert node is not None
+            node.key = key
+        self._roots = roots
         self._memo = {}
         self._forms = forms
         return forms
@@ -421,24 +427,40 @@ class PhraseIndex:
             lemmas = [lemma_of(tokens.forms[i]) if x is None else x for i, x in enumerate(known)]
         else:
             lemmas = cast("list[int]", known)
-        starts_get = self._starts.get
+        roots = list(map(self._roots.get, lemmas))
         starts, ends = tokens.starts, tokens.ends
         hits: list[Hit] = []
         n = len(lemmas)
         free = 0  # words before this are inside an earlier match
-        for i, lemma in enumerate(lemmas):
-            if lemma < 0 or i < free:
+        for i in compress(range(n), roots):  # only words that begin some phrase
+            if i < free:
                 continue
-            for rest, key in starts_get(lemma, ()):
-                size = len(rest)
-                if size and (
-                    i + size >= n or any(lemmas[i + 1 + j] != r for j, r in enumerate(rest))
-                ):
-                    continue
-                hits.append(Hit(key, i, i + size, starts[i], ends[i + size]))
-                free = i + size + 1
-                break
+            node = cast("_Node", roots[i])
+            key, last = node.key, i
+            j = i + 1
+            children = node.children
+            while children and j < n:
+                child = children.get(lemmas[j])
+                if child is None:
+                    break
+                if child.key >= 0:
+                    key, last = child.key, j
+                children = child.children
+                j += 1
+            if key >= 0:
+                hits.append(Hit(key, i, last, starts[i], ends[last]))
+                free = last + 1
         return hits
+
+
+class _Node:
+    """A trie node: the phrase that ends here (-1: none) and the words that may follow."""
+
+    __slots__ = ("children", "key")
+
+    def __init__(self) -> None:
+        self.key = -1
+        self.children: dict[int, _Node] = {}
 
 
 def _identity(word: str) -> str:
