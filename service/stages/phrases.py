@@ -337,7 +337,16 @@ class PhraseIndex:
     table keyed by that id.
     """
 
-    __slots__ = ("_forms", "_generators", "_keys", "_lemmas", "_memo", "_proclitics", "_roots")
+    __slots__ = (
+        "_forms",
+        "_generators",
+        "_heads",
+        "_keys",
+        "_lemmas",
+        "_memo",
+        "_proclitics",
+        "_roots",
+    )
 
     def __init__(self) -> None:
         self._lemmas: dict[str, int] = {}
@@ -346,6 +355,7 @@ class PhraseIndex:
         self._forms: dict[str, int] | None = None
         self._roots: dict[int, _Node] = {}
         self._memo: dict[str, int] = {}
+        self._heads = _Memo(self._head)
         proclitics: dict[str, list[str]] = {}
         for proclitic in _AR_PROCLITICS:
             proclitics.setdefault(proclitic[0], []).append(proclitic)
@@ -394,6 +404,7 @@ class PhraseIndex:
             node.key = key
         self._roots = roots
         self._memo = {}
+        self._heads = _Memo(self._head)
         self._forms = forms
         return forms
 
@@ -416,31 +427,30 @@ class PhraseIndex:
         memo[form] = _NO_LEMMA if lemma is None else lemma
         return memo[form]
 
+    def _head(self, form: str) -> _Node | None:
+        """The trie node of the phrases that begin with ``form``, if any."""
+        return self._roots.get(self.lemma(form))
+
     def find(self, tokens: Tokens) -> list[Hit]:
         """Every phrase occurrence in ``tokens``, left to right, longest first, not overlapping."""
         if self._forms is None:
             self._compile()
-        memo_get = self._memo.get
-        known = list(map(memo_get, tokens.forms))
-        if None in known:
-            lemma_of = self.lemma
-            lemmas = [lemma_of(tokens.forms[i]) if x is None else x for i, x in enumerate(known)]
-        else:
-            lemmas = cast("list[int]", known)
-        roots = list(map(self._roots.get, lemmas))
+        forms = tokens.forms
+        heads = list(map(self._heads.__getitem__, forms))
+        lemma_of = self.lemma
         starts, ends = tokens.starts, tokens.ends
         hits: list[Hit] = []
-        n = len(lemmas)
+        n = len(forms)
         free = 0  # words before this are inside an earlier match
-        for i in compress(range(n), roots):  # only words that begin some phrase
+        for i in compress(range(n), heads):  # only words that begin some phrase
             if i < free:
                 continue
-            node = cast("_Node", roots[i])
+            node = cast("_Node", heads[i])
             key, last = node.key, i
             j = i + 1
             children = node.children
             while children and j < n:
-                child = children.get(lemmas[j])
+                child = children.get(lemma_of(forms[j]))
                 if child is None:
                     break
                 if child.key >= 0:
@@ -451,6 +461,23 @@ class PhraseIndex:
                 hits.append(Hit(key, i, last, starts[i], ends[last]))
                 free = last + 1
         return hits
+
+
+class _Memo(dict[str, "_Node | None"]):
+    """A dictionary that computes what it lacks, so ``map(memo.__getitem__, words)`` looks
+    up known words in C and calls Python only for new ones."""
+
+    __slots__ = ("compute",)
+
+    def __init__(self, compute: Callable[[str], _Node | None]) -> None:
+        super().__init__()
+        self.compute = compute
+
+    def __missing__(self, form: str) -> _Node | None:
+        if len(self) >= _LEMMA_MEMO_SIZE:
+            self.clear()
+        value = self[form] = self.compute(form)
+        return value
 
 
 class _Node:
