@@ -120,6 +120,17 @@ class WorkerProcess:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
 
+    def notable(self, limit: int = 40) -> str:
+        """Warnings, errors and the consumer's offset notes, for a failure message."""
+        keep = ("WARNING", "ERROR", "CRITICAL", "not in the log", "fetching again", "Traceback")
+        skip = ("producer buffer full", "Timer commit is overlapping")
+        lines = [
+            line
+            for line in self.log_path.read_text(errors="replace").splitlines()
+            if any(k in line for k in keep) and not any(k in line for k in skip)
+        ]
+        return "\n".join(lines[-limit:])
+
     def stop(self, timeout: float = 30) -> int | None:
         if self.process is None:
             return None

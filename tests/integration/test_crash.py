@@ -85,6 +85,7 @@ def test_stopping_a_worker_mid_stream_loses_nothing_and_replays_identically(
     loss = describe_loss(
         accounting, settings.bootstrap_servers()[0], names.raw, names.outputs(), names.prepared
     )
-    assert summary["lost"] == 0, (summary, loss, restarted.log())
+    notes = f"first worker:\n{worker.notable()}\nrestarted:\n{restarted.notable()}"
+    assert summary["lost"] == 0, (summary, loss, notes)
     assert accounting.unmatched == []
     assert accounting.mismatches() == [], describe_mismatch(accounting)
