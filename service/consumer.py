@@ -1,5 +1,6 @@
 """The worker's consumer: offset bookkeeping that never commits past a record no agent
-finished, and a fetch wait that suits brokers without early answers.
+finished, a fetch wait that suits brokers without early answers, and end offsets
+that stay right when a broker misreports them.
 
 faust's consumer decides what to commit from three structures: the offsets agents
 acked, "gaps" (offsets the log does not hold, such as transaction markers) and the
