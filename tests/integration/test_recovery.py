@@ -12,6 +12,7 @@ import pytest
 
 from service.broker import ensure_topics
 from service.feed import Feeder, Follower
+from service.settings import Settings
 from service.topics import TopicNames
 from tests.conftest import WorkerProcess, isolated_settings
 
@@ -36,6 +37,15 @@ def _stable(record: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in record.items() if k != "processed_at"}
 
 
+def _kill_9_and_restart(worker: WorkerProcess, settings: Settings, tmp_path: Path) -> WorkerProcess:
+    assert worker.process is not None
+    worker.process.send_signal(signal.SIGKILL)
+    assert worker.process.wait(10) == -signal.SIGKILL
+    restarted = WorkerProcess(settings, tmp_path / "second.log")
+    restarted.start()
+    return restarted
+
+
 def test_repost_after_kill_9_is_still_a_duplicate(broker: str, tmp_path: Path) -> None:
     settings = isolated_settings(broker, tmp_path)
     names = TopicNames.from_settings(settings)
@@ -57,12 +67,7 @@ def test_repost_after_kill_9_is_still_a_duplicate(broker: str, tmp_path: Path) -
         before = _wait_for(follower, 1)
         assert [t for t, _r in before] == [names.enriched], worker.log()
         time.sleep(1)  # let the changelog write leave the producer's buffer
-        assert worker.process is not None
-        worker.process.send_signal(signal.SIGKILL)
-        assert worker.process.wait(10) == -signal.SIGKILL
-
-        restarted = WorkerProcess(settings, tmp_path / "second.log")
-        restarted.start()
+        restarted = _kill_9_and_restart(worker, settings, tmp_path)
         try:
             with Feeder(settings) as feeder:
                 feeder.send_all([(b"port-2", orjson.dumps(repost))], names.raw, partition=3)
@@ -121,24 +126,16 @@ def test_a_changelog_written_in_batches_is_recovered_to_its_end(
         before = _wait_for(follower, count)
         assert sorted(t for t, _r in before) == [names.enriched] * count, worker.log()
         time.sleep(6)  # changelog writes sent, offsets committed (every 2.8 s): no replays
-        assert worker.process is not None
-        worker.process.send_signal(signal.SIGKILL)
-        assert worker.process.wait(10) == -signal.SIGKILL
-
-        restarted = WorkerProcess(settings, tmp_path / "second.log")
-        restarted.start()
+        restarted = _kill_9_and_restart(worker, settings, tmp_path)
         try:
             reposts = [{**o, "id": f"re-{o['id']}", "source": "b.example"} for o in originals]
             with Feeder(settings) as feeder:
                 feeder.send_all([(r["id"].encode(), orjson.dumps(r)) for r in reposts], names.raw)
-            after = [r for t, r in _wait_for(follower, count) if r["article_id"].startswith("re-")]
-            deadline = time.monotonic() + 3
+            after = [r for _t, r in _wait_for(follower, count) if r["article_id"].startswith("re-")]
+            deadline = time.monotonic() + 90
             while len(after) < count and time.monotonic() < deadline:
-                after.extend(
-                    r
-                    for t, _k, v in follower.poll(0.5)
-                    if (r := orjson.loads(v))["article_id"].startswith("re-")
-                )
+                new = (orjson.loads(v) for _t, _k, v in follower.poll(0.5))
+                after.extend(r for r in new if r["article_id"].startswith("re-"))
         finally:
             assert restarted.stop() == 0, restarted.log()
     finally:
