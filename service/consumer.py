@@ -18,6 +18,8 @@ records can be committed without ever reaching an agent:
 
 Records a stream skips while a rebalance settles are never acked; faust counts on
 the seek to the committed offsets that ends every rebalance to fetch them again.
+That seek leaves alone a partition with nothing committed, so a record fetched
+there just before it was lost to the stream; such a partition now starts over.
 But records fetched *before* that seek kept flowing after it, moving "last read"
 past the seek point, so the records fetched again were dropped as already read.
 
@@ -125,6 +127,12 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
         self._count_seeks(assigned)
         try:
             committed = await self.seek_to_committed()
+            # aiokafka seeks only where the committed offset is above 0; elsewhere the
+            # position is wherever fetches before this seek left it, past records no
+            # agent saw. Such a partition starts again from its beginning.
+            fresh = [tp for tp, offset in committed.items() if offset is None or offset <= 0]
+            if fresh:
+                await self._thread.seek_to_beginning(*fresh)
         finally:
             self._count_seeks(assigned)
         for tp_, offset in committed.items():
