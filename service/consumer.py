@@ -138,7 +138,8 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
         for tp_, offset in committed.items():
             tp = TP(tp_.topic, tp_.partition)
             if offset is None or offset < 0:
-                self._read_offset[tp] = None
+                # Sent back to its beginning above: nothing read since.
+                self._read_offset[tp] = -1
                 continue
             # Kafka's committed offset is the next one to read, so the last one read is
             # the one before: a hole right at the committed offset then shows as a gap.
@@ -152,27 +153,47 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
             await self._seek(partition, offset)
         finally:
             self._count_seeks({tp})
-        self._read_offset[tp] = offset - 1 if offset else None
+        self._read_offset[tp] = offset - 1
 
     async def _getmany(self, active_partitions: set[TP] | None, timeout: float) -> Any:
         self._seeks_at_fetch = dict(self._seeks or {})
         return await super()._getmany(active_partitions, timeout)
 
     async def _drain_messages(self, fetcher: Any) -> None:
-        """faust's fetch loop, never delivering a record that a seek overtook (see above)."""
+        """faust's fetch loop, where every fetched record is delivered or fetched again.
+
+        faust's ``getmany`` drops the rest of a batch without a trace when the flow
+        stops or the group generation changes mid-batch, and drops records of a
+        partition paused while they were fetched; whether they come back depends on a
+        later seek. Here a record not delivered, for whatever reason, sends its
+        partition back to it, and nothing after it in that partition is delivered out
+        of order.
+        """
         callback = self.callback
         read = self._read_offset
         acks_enabled_for = self.app.topics.acks_enabled_for
+        to_message = self._to_message
         since_yield = 0
         try:
             while not (self.should_stop or fetcher.should_stop):
                 await asyncio.sleep(0)
-                overtaken: dict[TP, int] = {}
-                async for tp, message in self.getmany(timeout=1.0):
-                    offset = message.offset
-                    seeks, fetched = self._seeks or {}, self._seeks_at_fetch or {}
-                    if seeks.get(tp, 0) != fetched.get(tp, 0):
-                        overtaken[tp] = min(offset, overtaken.get(tp, offset))
+                records, active = await self._wait_next_records(1.0)
+                if not records or self.should_stop:
+                    continue
+                if not self.flow_active:
+                    # As faust does: the flow stopped during the fetch, so a rebalance is
+                    # under way and everything goes back to the committed offsets.
+                    with contextlib.suppress(Exception):
+                        await self.perform_seek()
+                    continue
+                generation = self.app.consumer_generation_id
+                undelivered: dict[TP, int] = {}
+                for tp, record in self.scheduler.iterate(records):
+                    offset = record.offset
+                    if tp in undelivered:
+                        continue
+                    if self._overtaken(tp) or not self._deliverable(tp, active, generation):
+                        undelivered[tp] = offset
                         continue
                     since_yield += 1
                     if since_yield > 100:
@@ -187,12 +208,14 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
                     if every is not None and self._n_acked >= every:
                         self._n_acked = 0
                         await self.commit()
-                    delivery = callback(message)
+                    self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                    delivery = callback(to_message(tp, record))
                     result = await self.wait_first(delivery, self.suspend_flow.wait())
                     if delivery not in result.done:
-                        break  # the flow stopped: the seek that resumes it fetches the rest
+                        undelivered[tp] = offset  # the flow stopped while it was handed over
+                        continue
                     read[tp] = offset
-                await self._fetch_again(overtaken)
+                await self._fetch_again(undelivered)
         except self.consumer_stopped_errors:
             if not self.transport.app.should_stop:
                 raise
@@ -200,20 +223,32 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
             if not self.transport.app.should_stop:
                 raise
 
-    async def _fetch_again(self, overtaken: dict[TP, int]) -> None:
-        """Records held back because a seek overtook them: fetch from the earlier of the
-        first of them and the record after the last one delivered. A record from before
-        the seek thus never moves "last read" past the seek point, and one from after
+    def _overtaken(self, tp: TP) -> bool:
+        """Whether a seek on the partition started or ended since its batch was fetched."""
+        seeks, fetched = self._seeks or {}, self._seeks_at_fetch or {}
+        return seeks.get(tp, 0) != fetched.get(tp, 0)
+
+    def _deliverable(self, tp: TP, active: Set[TP] | None, generation: int) -> bool:
+        return (
+            self.flow_active
+            and self.app.consumer_generation_id == generation
+            and (active is None or tp in active or tp in self._buffered_partitions)
+        )
+
+    async def _fetch_again(self, undelivered: dict[TP, int]) -> None:
+        """Records not delivered: fetch from the earlier of the first of them and the
+        record after the last one delivered. A record from before a seek that overtook
+        its fetch thus never moves "last read" past the seek point, and one from after
         it is fetched again rather than skipped."""
-        if not overtaken:
+        if not undelivered:
             return
         assigned = self.assignment()
-        for tp, first in overtaken.items():
+        for tp, first in undelivered.items():
             if tp not in assigned:
                 continue
             last = self._read_offset[tp]
             target = first if last is None else min(first, last + 1)
-            log.info("%s: fetching again from %d, a seek overtook the fetch", tp, target)
+            log.info("%s: fetching again from %d, records were not delivered", tp, target)
             await self._seek(tp, target)
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
