@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
+from collections.abc import Callable
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 from faust.types import TP
@@ -111,3 +115,141 @@ def test_the_record_at_committed_offset_one_is_not_skipped(
     assert consumer._new_offset(RAW) is None
     ack(consumer, 1)
     assert consumer._new_offset(RAW) == 4
+
+
+OTHER = TP("articles.raw", 2)
+
+
+class _Scripted(SafeOffsetsConsumer):
+    """The fetch loop over scripted batches: no broker, no consumer thread."""
+
+    def __init__(self, *batches: dict[TP, list[int]], active: set[TP] | None = None) -> None:
+        self._batches = list(batches)
+        self._active = active
+        self._done = False
+        self.delivered: list[tuple[TP, int]] = []
+        self.sought: list[tuple[TP, int]] = []
+        self.sent_to_beginning: list[TP] = []
+        self.committed: dict[TP, int | None] = {}
+        self.on_delivery: dict[int, Callable[[], None]] = {}
+        self.cut_short: set[int] = set()
+        self.flow_active = True
+        self._seeks = None
+        self._seeks_at_fetch = None
+        self._buffered_partitions = set()
+        self._commit_every = None
+        self._n_acked = 0
+        self._read_offset = defaultdict(lambda: None)
+        self._committed_offset = defaultdict(lambda: None)
+        self._gap = defaultdict(IntervalTree)
+        self.suspend_flow = asyncio.Event()
+        self.scheduler = cast(
+            Any,
+            SimpleNamespace(
+                iterate=lambda records: ((tp, r) for tp, rs in records.items() for r in rs)
+            ),
+        )
+        self.app = cast(
+            Any,
+            SimpleNamespace(
+                topics=SimpleNamespace(acks_enabled_for=lambda topic: True),
+                consumer_generation_id=1,
+                monitor=SimpleNamespace(track_tp_end_offset=lambda tp, offset: None),
+            ),
+        )
+        self._thread = cast(Any, SimpleNamespace(seek_to_beginning=self._to_beginning))
+
+    @property
+    def should_stop(self) -> bool:
+        return self._done
+
+    async def _wait_next_records(self, timeout: float) -> Any:
+        if not self._batches:
+            self._done = True
+            return {}, self._active
+        batch = self._batches.pop(0)
+        records = {
+            tp: [SimpleNamespace(offset=o) for o in offsets] for tp, offsets in batch.items()
+        }
+        return records, self._active
+
+    def _to_message(self, tp: TP, record: Any) -> Any:
+        return SimpleNamespace(tp=tp, offset=record.offset)
+
+    async def _deliver(self, message: Any) -> None:
+        self.delivered.append((message.tp, message.offset))
+        self.on_delivery.get(message.offset, lambda: None)()
+
+    def callback(self, message: Any) -> Any:
+        return self._deliver(message)
+
+    async def wait_first(self, *coros: Any, timeout: Any = None) -> Any:
+        delivery, *others = coros
+        for other in others:
+            other.close()
+        await delivery
+        offset = self.delivered[-1][1]
+        return SimpleNamespace(done=[] if offset in self.cut_short else [delivery])
+
+    def highwater(self, tp: TP) -> int:
+        return 0
+
+    def assignment(self) -> set[TP]:
+        return {RAW, OTHER}
+
+    async def _seek(self, partition: TP, offset: int) -> None:
+        self.sought.append((partition, offset))
+
+    async def seek_to_committed(self) -> Any:
+        return self.committed
+
+    async def _to_beginning(self, *partitions: TP) -> None:
+        self.sent_to_beginning.extend(partitions)
+
+    async def drain(self) -> None:
+        await self._drain_messages(SimpleNamespace(should_stop=False))
+
+
+async def test_records_left_in_a_batch_when_the_flow_stops_are_fetched_again() -> None:
+    consumer = _Scripted({RAW: [5, 6, 7]})
+    consumer.on_delivery[6] = lambda: setattr(consumer, "flow_active", False)
+    await consumer.drain()
+    assert consumer.delivered == [(RAW, 5), (RAW, 6)]
+    assert consumer.sought == [(RAW, 7)]
+
+
+async def test_a_record_whose_hand_over_was_cut_short_is_fetched_again() -> None:
+    consumer = _Scripted({RAW: [5, 6, 7]})
+    consumer.cut_short.add(6)
+    await consumer.drain()
+    assert consumer.delivered == [(RAW, 5), (RAW, 6)]  # 7 is never handed over before 6
+    assert consumer._read_offset[RAW] == 5
+    assert consumer.sought == [(RAW, 6)]
+
+
+async def test_records_after_a_generation_change_are_fetched_again() -> None:
+    consumer = _Scripted({RAW: [5, 6, 7], OTHER: [3]})
+    consumer.on_delivery[5] = lambda: setattr(consumer.app, "consumer_generation_id", 2)
+    await consumer.drain()
+    assert consumer.delivered == [(RAW, 5)]
+    assert sorted(consumer.sought) == [(RAW, 6), (OTHER, 3)]
+
+
+async def test_records_of_a_partition_paused_during_the_fetch_are_fetched_again() -> None:
+    consumer = _Scripted({OTHER: [3, 4], RAW: [5]}, {OTHER: [5]}, active={RAW})
+    await consumer.drain()
+    assert consumer.delivered == [(RAW, 5)]
+    assert consumer.sought == [(OTHER, 3), (OTHER, 5)]
+
+
+async def test_a_partition_with_nothing_committed_starts_over_and_stays_there() -> None:
+    # Records fetched before the seek to committed offsets come back after it: the
+    # re-fetch must not move the partition forward past records no agent saw.
+    consumer = _Scripted()
+    consumer.committed = {RAW: None, OTHER: 12}
+    await consumer.perform_seek()
+    assert consumer.sent_to_beginning == [RAW]
+    assert consumer._read_offset[RAW] == -1
+    assert consumer._read_offset[OTHER] == 11
+    await consumer._fetch_again({RAW: 40, OTHER: 30})
+    assert consumer.sought == [(RAW, 0), (OTHER, 12)]
