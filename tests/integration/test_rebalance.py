@@ -12,7 +12,12 @@ from service.broker import ensure_topics, free_port
 from service.feed import Feeder, Follower
 from service.topics import TopicNames
 from tests.conftest import ACCOUNTING, WorkerProcess, isolated_settings
-from tests.integration.accounting import Accounting, describe_mismatch, mixed_records
+from tests.integration.accounting import (
+    Accounting,
+    describe_loss,
+    describe_mismatch,
+    mixed_records,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -41,6 +46,7 @@ def test_worker_joining_and_leaving_mid_stream(broker: str, tmp_path: Path) -> N
     ]
     follower = Follower(settings, names.outputs())
     events = []
+    incomplete = ""
     try:
         with Feeder(settings) as feeder:
             feeder.send_all(waves[0], names.raw)
@@ -52,7 +58,7 @@ def test_worker_joining_and_leaving_mid_stream(broker: str, tmp_path: Path) -> N
             assert second.stop() == 0, second.log()
             events.append(f"left at {accounting.accounted}")
             feeder.send_all(waves[2], names.raw)
-        _drain(follower, accounting, until=RECORDS, quiet=5)
+        incomplete = _drain(follower, accounting, until=RECORDS, quiet=5)
     finally:
         follower.close()
         second.stop()
@@ -60,7 +66,12 @@ def test_worker_joining_and_leaving_mid_stream(broker: str, tmp_path: Path) -> N
 
     summary = accounting.summary()
     ACCOUNTING.append((f"rebalance: {', '.join(events)}", summary))
-    assert summary["lost"] == 0, accounting.lost()[:20]
+    if summary["lost"]:
+        loss = describe_loss(
+            accounting, settings.bootstrap_servers()[0], names.raw, names.outputs(), names.prepared
+        )
+        notes = f"first worker:\n{first.notable()}\nsecond:\n{second.notable()}"
+        raise AssertionError(f"{incomplete}\n{loss}\n{notes}")
     assert accounting.unmatched == []
     assert accounting.mismatches() == [], describe_mismatch(accounting)
 
@@ -70,7 +81,11 @@ def _drain(
     accounting: Accounting,
     until: int,
     quiet: float = 0,
-) -> None:
+) -> str:
+    """Reads outputs until ``until`` inputs are accounted for (then ``quiet`` seconds more).
+
+    Returns what fell short instead of failing, so the caller can say where it went.
+    """
     deadline = time.monotonic() + 180
     quiet_until: float | None = None
     while time.monotonic() < deadline:
@@ -79,12 +94,9 @@ def _drain(
             accounting.add(topic, value)
         if accounting.accounted >= until:
             if not quiet:
-                return
+                return ""
             if batch or quiet_until is None:
                 quiet_until = time.monotonic() + quiet
             elif time.monotonic() > quiet_until:
-                return
-    raise AssertionError(
-        f"only {accounting.accounted} of {until} inputs accounted for; "
-        f"missing: {accounting.lost()[:20]}"
-    )
+                return ""
+    return f"only {accounting.accounted} of {until} inputs accounted for"
