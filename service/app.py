@@ -28,6 +28,7 @@ from service.metrics import CONTENT_TYPE, Metrics
 from service.pipeline import Origin, Output, Pipeline
 from service.settings import Settings
 from service.stages.dedup_index import DedupIndex, Entry
+from service.table import dedup_table
 from service.topics import DEDUP_TABLE, SEQUENCER_PARTITIONS, TopicNames, declare
 
 log = logging.getLogger(__name__)
@@ -294,12 +295,7 @@ def build_app(
     app = ServiceApp(settings.app_id, **faust_options(settings))
     app.fetch_max_wait_s = settings.fetch_max_wait_s
     topics = declare(app, settings)
-    table = app.Table(
-        DEDUP_TABLE,
-        default=None,
-        key_type=str,
-        partitions=SEQUENCER_PARTITIONS,
-    )
+    table = dedup_table(app, DEDUP_TABLE, partitions=SEQUENCER_PARTITIONS)
     dedup = IndexState(pipeline, table)
 
     async def publish(output: Output) -> None:
@@ -353,6 +349,7 @@ def build_app(
             if len(dedup.index) != len(table):
                 await dedup.rebuild()  # after recovery or a rebalance: the table is the truth
             await publish(pipeline.resolve(article, dedup.index, dedup.store))
+            await table.send_unsent()  # the entries this input added, after its output
             await source.ack(event)
 
     commit_watch = CommitWatch(metrics)
