@@ -30,6 +30,12 @@ from the right place, a gap ends before the message that revealed it, and nothin
 is committed while the offset at the committed position is neither acked nor a
 known gap. Found on a two-worker rebalance that lost a few records in about one
 run in four.
+
+faust's fetch loop also dropped the rest of a batch, silently, when the flow
+stopped or the generation changed while it was being delivered. Had no seek
+followed, the next batch would have revealed the dropped offsets as a gap, and a
+gap is committed. The fetch loop here sends a partition back to its first record
+not delivered, whatever the reason.
 """
 
 from __future__ import annotations
