@@ -552,6 +552,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="+", choices=SECTIONS, help="run these sections only")
     parser.add_argument("--synthetic", action="store_true", help="synthetic articles only")
     parser.add_argument("--json", type=Path, help="also write the rows here")
+    parser.add_argument(
+        "--max-rate",
+        type=float,
+        help="the worker's maximum articles/s, for latency at half of it when the peers "
+        "section does not run (default 200)",
+    )
     args = parser.parse_args(argv)
     sizes = Sizes.smoke() if args.smoke else Sizes()
     if args.rounds:
@@ -569,7 +575,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with tempfile.TemporaryDirectory(prefix="newsstream-bench-") as tmp:
             bench = Bench(bootstrap, Path(tmp), sizes, articles)
-            max_rate = 0.0
+            max_rate = args.max_rate or 0.0
             for section in sections:
                 print(f"[{section}]", file=sys.stderr)
                 if section == "overhead":
