@@ -43,7 +43,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Coroutine, Generator, Mapping, Set
+from collections.abc import Mapping, Set
 from typing import Any, ClassVar, cast
 
 from aiokafka.structs import TopicPartition
@@ -215,13 +215,7 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
                         self._n_acked = 0
                         await self.commit()
                     self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
-                    handover = cast("Coroutine[Any, Any, Any]", callback(to_message(tp, record)))
-                    try:  # run it here up to its first wait: most never wait at all
-                        waiting_on = handover.send(None)
-                    except StopIteration:
-                        read[tp] = offset
-                        continue
-                    delivery = _Rest(handover, waiting_on)
+                    delivery = callback(to_message(tp, record))
                     result = await self.wait_first(delivery, self.suspend_flow.wait())
                     if delivery not in result.done:
                         undelivered[tp] = offset  # the flow stopped while it was handed over
@@ -301,38 +295,6 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
         del acked[:end]
         self._acked_index[tp].difference_update(run)
         return int(run[-1]) + 1
-
-
-class _Rest:
-    """The rest of a coroutine already run up to its first wait, awaitable once.
-
-    Racing each hand-over against a stopped flow costs four futures and a task per
-    record (``wait_first``); most hand-overs finish without waiting, so the fetch
-    loop runs them directly and races only the rest of those that wait. (Python
-    3.11 has no eager tasks, which do the same.)
-    """
-
-    __slots__ = ("coro", "waiting_on")
-
-    def __init__(self, coro: Coroutine[Any, Any, Any], waiting_on: Any) -> None:
-        self.coro = coro
-        self.waiting_on = waiting_on
-
-    def __await__(self) -> Generator[Any, None, Any]:
-        coro, waiting_on = self.coro, self.waiting_on
-        while True:
-            try:
-                yield waiting_on  # the task running this waits on it, as it would have
-            except BaseException as exc:  # a cancellation goes on to the coroutine
-                try:
-                    waiting_on = coro.throw(exc)
-                except StopIteration as stop:
-                    return stop.value
-            else:
-                try:
-                    waiting_on = coro.send(None)
-                except StopIteration as stop:
-                    return stop.value
 
 
 class SafeOffsetsTransport(aiokafka_driver.Transport):

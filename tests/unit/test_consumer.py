@@ -13,7 +13,7 @@ from faust.types import TP
 from intervaltree import IntervalTree
 
 from service.app import ServiceApp
-from service.consumer import SafeOffsetsConsumer, SafeOffsetsTransport, _Rest
+from service.consumer import SafeOffsetsConsumer, SafeOffsetsTransport
 
 RAW = TP("articles.raw", 1)
 
@@ -133,9 +133,7 @@ class _Scripted(SafeOffsetsConsumer):
         self.committed: dict[TP, int | None] = {}
         self.on_delivery: dict[int, Callable[[], None]] = {}
         self.cut_short: set[int] = set()
-        self.waits: set[int] = set()
         self.flow_active = True
-        self.raced = 0
         self._seeks = None
         self._seeks_at_fetch = None
         self._buffered_partitions = set()
@@ -179,8 +177,6 @@ class _Scripted(SafeOffsetsConsumer):
         return SimpleNamespace(tp=tp, offset=record.offset)
 
     async def _deliver(self, message: Any) -> None:
-        if message.offset in self.cut_short | self.waits:
-            await asyncio.sleep(0)  # a hand-over that waits, say on a full buffer
         self.delivered.append((message.tp, message.offset))
         self.on_delivery.get(message.offset, lambda: None)()
 
@@ -188,7 +184,6 @@ class _Scripted(SafeOffsetsConsumer):
         return self._deliver(message)
 
     async def wait_first(self, *coros: Any, timeout: Any = None) -> Any:
-        self.raced += 1
         delivery, *others = coros
         for other in others:
             other.close()
@@ -258,45 +253,3 @@ async def test_a_partition_with_nothing_committed_starts_over_and_stays_there() 
     assert consumer._read_offset[OTHER] == 11
     await consumer._fetch_again({RAW: 40, OTHER: 30})
     assert consumer.sought == [(RAW, 0), (OTHER, 12)]
-
-
-async def test_only_a_hand_over_that_waits_is_raced_against_the_flow() -> None:
-    consumer = _Scripted({RAW: [5, 6, 7]})
-    consumer.waits.add(6)
-    await consumer.drain()
-    assert consumer.delivered == [(RAW, 5), (RAW, 6), (RAW, 7)]
-    assert consumer.raced == 1
-    assert consumer._read_offset[RAW] == 7
-    assert consumer.sought == []
-
-
-async def test_the_rest_of_a_waiting_hand_over_finishes_or_is_cancelled_in_a_task() -> None:
-    gate = asyncio.Event()
-    steps: list[str] = []
-
-    async def handover() -> str:
-        try:
-            steps.append("started")
-            await gate.wait()
-            await asyncio.sleep(0)
-            return "delivered"
-        finally:
-            steps.append("finished")
-
-    coro = handover()
-    rest = _Rest(coro, coro.send(None))
-    task = asyncio.ensure_future(rest)
-    await asyncio.sleep(0)
-    assert not task.done()
-    gate.set()
-    assert await task == "delivered"
-    assert steps == ["started", "finished"]
-
-    gate.clear()
-    coro = handover()
-    task = asyncio.ensure_future(_Rest(coro, coro.send(None)))
-    await asyncio.sleep(0)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert steps[-1] == "finished"
