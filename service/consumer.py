@@ -249,8 +249,14 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
         if not undelivered:
             return
         assigned = self.assignment()
+        seeks = self._seeks or {}
         for tp, first in undelivered.items():
             if tp not in assigned:
+                continue
+            if seeks.get(tp, 0) % 2:
+                # A seek is under way (counted when it starts and when it ends): it decides
+                # where the partition goes, and "last read" is stale until it ends, so a
+                # target taken from it could skip records the seek goes back for.
                 continue
             last = self._read_offset[tp]
             target = first if last is None else min(first, last + 1)

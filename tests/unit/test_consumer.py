@@ -253,3 +253,18 @@ async def test_a_partition_with_nothing_committed_starts_over_and_stays_there() 
     assert consumer._read_offset[OTHER] == 11
     await consumer._fetch_again({RAW: 40, OTHER: 30})
     assert consumer.sought == [(RAW, 0), (OTHER, 12)]
+
+
+async def test_no_fetch_again_while_a_seek_is_under_way() -> None:
+    # Seen in the batched recovery test: offset 74 was delivered, the seek to the
+    # committed 74 began, and the next batch (75 on) came back overtaken while "last
+    # read" still said 74. Fetching again from 75 overrode the seek and lost 74.
+    consumer = _Scripted()
+    consumer._read_offset[RAW] = 74
+    consumer._count_seeks({RAW})  # perform_seek has started, not finished
+    await consumer._fetch_again({RAW: 75})
+    assert consumer.sought == []
+    consumer._count_seeks({RAW})  # finished
+    consumer._read_offset[RAW] = 73
+    await consumer._fetch_again({RAW: 75})
+    assert consumer.sought == [(RAW, 74)]
