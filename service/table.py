@@ -26,6 +26,7 @@ class DedupTable(faust.Table[str, Any]):
         self.unsent: list[tuple[Any, Any, int | None]] = []
 
     def on_key_set(self, key: Any, value: Any) -> None:
+        # faust's key-TTL bookkeeping is skipped: it serves windowed tables only.
         partition = self.partition_for_key(key)
         self.unsent.append((key, value, partition))
         self._sensor_on_set(self, key, value)

@@ -46,19 +46,19 @@ def test_worker_joining_and_leaving_mid_stream(broker: str, tmp_path: Path) -> N
     ]
     follower = Follower(settings, names.outputs())
     events = []
-    incomplete = ""
+    shortfalls: list[str] = []
     try:
         with Feeder(settings) as feeder:
             feeder.send_all(waves[0], names.raw)
-            _drain(follower, accounting, until=RECORDS // 6)
+            shortfalls.append(_drain(follower, accounting, until=RECORDS // 6))
             second.start()
             events.append(f"joined at {accounting.accounted}")
             feeder.send_all(waves[1], names.raw)
-            _drain(follower, accounting, until=RECORDS // 2)
+            shortfalls.append(_drain(follower, accounting, until=RECORDS // 2))
             assert second.stop() == 0, second.log()
             events.append(f"left at {accounting.accounted}")
             feeder.send_all(waves[2], names.raw)
-        incomplete = _drain(follower, accounting, until=RECORDS, quiet=5)
+        shortfalls.append(_drain(follower, accounting, until=RECORDS, quiet=5))
     finally:
         follower.close()
         second.stop()
@@ -71,6 +71,7 @@ def test_worker_joining_and_leaving_mid_stream(broker: str, tmp_path: Path) -> N
             accounting, settings.bootstrap_servers()[0], names.raw, names.outputs(), names.prepared
         )
         notes = f"first worker:\n{first.notable()}\nsecond:\n{second.notable()}"
+        incomplete = "\n".join(f"wave {n}: {s}" for n, s in enumerate(shortfalls, 1) if s)
         raise AssertionError(f"{incomplete}\n{loss}\n{notes}")
     assert accounting.unmatched == []
     assert accounting.mismatches() == [], describe_mismatch(accounting)
