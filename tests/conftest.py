@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -130,6 +131,25 @@ class WorkerProcess:
             if any(k in line for k in keep) and not any(k in line for k in skip)
         ]
         return "\n".join(lines[-limit:])
+
+    def tasks(self, wait: float = 5) -> str:
+        """Every thread's stack and asyncio task of the running worker, for a failure
+        message when it stalls (the worker prints them on SIGUSR1)."""
+        if self.process is None or self.process.poll() is not None:
+            return "(worker not running)"
+        start = self.log_path.stat().st_size
+        self.process.send_signal(signal.SIGUSR1)
+        deadline = time.monotonic() + wait
+        seen = -1
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            size = self.log_path.stat().st_size
+            if size == seen and size > start:
+                break  # the dump has stopped growing
+            seen = size
+        with self.log_path.open("rb") as log:
+            log.seek(start)
+            return log.read().decode("utf-8", errors="replace")
 
     def stop(self, timeout: float = 30) -> int | None:
         if self.process is None:

@@ -148,11 +148,12 @@ def test_a_changelog_written_in_batches_is_recovered_to_its_end(
                     record = orjson.loads(v)
                     if record["article_id"].startswith("re-"):
                         after.setdefault(record["article_id"], record)
+            stalled = restarted.tasks() if len(after) < count else ""
         finally:
             assert restarted.stop() == 0, restarted.log()
     finally:
         follower.close()
 
-    assert sorted(after) == sorted(r["id"] for r in reposts), restarted.log()
+    assert sorted(after) == sorted(r["id"] for r in reposts), f"{restarted.log()}\n{stalled}"
     forgotten = sorted(i for i, r in after.items() if "duplicate_of" not in r)
     assert forgotten == [], (len(forgotten), forgotten[:10])
