@@ -45,11 +45,11 @@ from functools import cache
 from typing import Any, Final
 from urllib.parse import urljoin, urlsplit
 
-from py3langid.langid import MODEL_FILE, LanguageIdentifier
 from selectolax.lexbor import LexborDocumentOptions, LexborHTMLParser, LexborNode
 
 from schemas.models import DatePrecision, DateSource, DeadLetterReason, RawArticle
 from service.stages.decode import DECODE_REPAIR_KEY, DETECTED_ENCODING_KEY
+from service.stages.langid_model import load_identifier
 from service.stages.normalize import normalize_for_matching
 
 __all__ = ["WARNING_CODES", "ParseError", "ParsedArticle", "parse_article"]
@@ -1814,7 +1814,7 @@ _LANGUAGE_FOLD: Final = {
 def _identifier() -> Any:
     """The language model, loaded on first use and restricted to labels that have
     (or fold into) an ISO 639-1 code."""
-    identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    identifier = load_identifier()
     keep = [c for c in identifier.labels if len(c) == 2 or c in _LANGUAGE_FOLD]
     identifier.set_languages(keep)
     return identifier
