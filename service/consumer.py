@@ -141,6 +141,11 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
                 await self._thread.seek_to_beginning(*fresh)
         finally:
             self._count_seeks(assigned)
+        # Where every partition (re)starts: the first thing to read when records go missing.
+        log.info(
+            "sought to committed offsets: %s",
+            " ".join(f"{tp.topic}/{tp.partition}={o}" for tp, o in sorted(committed.items())),
+        )
         for tp_, offset in committed.items():
             tp = TP(tp_.topic, tp_.partition)
             if offset is None or offset < 0:

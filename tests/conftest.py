@@ -123,7 +123,15 @@ class WorkerProcess:
 
     def notable(self, limit: int = 40) -> str:
         """Warnings, errors and the consumer's offset notes, for a failure message."""
-        keep = ("WARNING", "ERROR", "CRITICAL", "not in the log", "fetching again", "Traceback")
+        keep = (
+            "WARNING",
+            "ERROR",
+            "CRITICAL",
+            "not in the log",
+            "fetching again",
+            "sought to",
+            "Traceback",
+        )
         skip = ("producer buffer full", "Timer commit is overlapping")
         lines = [
             line

@@ -86,6 +86,6 @@ def test_stopping_a_worker_mid_stream_loses_nothing_and_replays_identically(
         accounting, settings.bootstrap_servers()[0], names.raw, names.outputs(), names.prepared
     )
     notes = f"first worker:\n{worker.notable()}\nrestarted:\n{restarted.notable()}"
-    assert summary["lost"] == 0, (summary, loss, notes)
+    assert summary["lost"] == 0, f"{summary}\n{loss}\n{notes}"
     assert accounting.unmatched == []
     assert accounting.mismatches() == [], describe_mismatch(accounting)
