@@ -79,8 +79,11 @@ _DEFAULT_ACTORS: Final[Mapping[str, tuple[str | None, str | None]]] = {
 """Who ACLED codes when the text names no one: protesters protest, civilians are the victims."""
 
 ContextKind = Literal["historical", "hypothetical"]
-_SENTENCE_END: Final = re.compile(r"(?<![A-Z])[.!?؟؛](?=\s|$)|\n+")
-_CLAUSE_END: Final = re.compile(r"(?<![A-Z])[.!?؟؛،,](?=\s|$)|\n+")
+# A run of newlines, or a stop not after a capital (initials) before a space or the
+# end. Each pattern opens with one character class so that the engine skips to
+# candidates in C instead of trying the whole pattern at every character (~5x faster).
+_SENTENCE_END: Final = re.compile(r"[\n.!?؟؛](?:(?<=\n)\n*|(?<![A-Z].)(?=\s|$))")
+_CLAUSE_END: Final = re.compile(r"[\n.!?؟؛،,](?:(?<=\n)\n*|(?<![A-Z].)(?=\s|$))")
 
 
 class EventRulesError(ValueError):

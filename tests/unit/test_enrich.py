@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tomllib
@@ -13,7 +14,13 @@ import pytest
 
 from service.stages.actors import ACTOR_TYPES, ActorBookError, load_actors
 from service.stages.classify import classify, configure_classifier
-from service.stages.events import EVENT_TYPES, EventRulesError, load_event_rules
+from service.stages.events import (
+    _CLAUSE_END,
+    _SENTENCE_END,
+    EVENT_TYPES,
+    EventRulesError,
+    load_event_rules,
+)
 from service.stages.gazetteer import GazetteerError, distance_km, load_gazetteer
 from service.stages.phrases import tokenize
 
@@ -222,3 +229,27 @@ def test_user_data_dir_replaces_a_file_and_changes_the_version(tmp_path: Path) -
     finally:
         assert configure_classifier() == shipped
     assert "sahwa" not in {a.id for a in classify("", "Awakening councils", "en").actors}
+
+
+@pytest.mark.parametrize(
+    ("compiled", "stops"),
+    [(_SENTENCE_END, ".!?؟؛"), (_CLAUSE_END, ".!?؟؛،,")],
+    ids=["sentence", "clause"],
+)
+def test_boundaries_are_a_newline_run_or_a_stop_not_after_a_capital(
+    compiled: re.Pattern[str], stops: str
+) -> None:
+    plain = re.compile(rf"(?<![A-Z])[{stops}](?=\s|$)|\n+")
+    texts = [
+        "U.S. officials said. He left!\n\n\nThen: what? Yes؟ لا، ربما؛ نعم.",
+        "A.\nB. c.d. e,f , g، h\n",
+        ".\n\n.",
+        "\n",
+        "",
+        "Mr.X went. Y.",
+        "قال المسؤول، إن الهجوم وقع. ثم\nانسحب",
+    ]
+    for text in texts:
+        assert [m.start() for m in compiled.finditer(text)] == [
+            m.start() for m in plain.finditer(text)
+        ], text
