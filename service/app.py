@@ -20,10 +20,12 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 import faust
+from mode.utils.objects import cached_property
+from mode.utils.queues import FlowControlEvent
 from pydantic import ValidationError
 
 from service.broker import ensure_topics
-from service.consumer import SafeOffsetsTransport
+from service.consumer import CountingFlowControl, SafeOffsetsTransport
 from service.metrics import CONTENT_TYPE, Metrics
 from service.pipeline import Origin, Output, Pipeline
 from service.settings import Settings
@@ -282,6 +284,11 @@ class ServiceApp(faust.App):
 
     def _new_transport(self) -> Any:
         return SafeOffsetsTransport(self.conf.broker_consumer, self)
+
+    @cached_property
+    def flow_control(self) -> FlowControlEvent:
+        # Counted, so that the consumer knows when the stream queues were emptied.
+        return CountingFlowControl(loop=self.loop)
 
 
 def build_app(

@@ -36,6 +36,12 @@ stopped or the generation changed while it was being delivered. Had no seek
 followed, the next batch would have revealed the dropped offsets as a gap, and a
 gap is committed. The fetch loop here sends a partition back to its first record
 not delivered, whatever the reason.
+
+Last, faust empties every stream queue whenever flow control resumes, and recovery
+resumes it only *after* its seek to the committed offsets: records handed to a
+queue in between vanished, with "last read" already past them. The fetch loop
+counts those clears and sends every stream partition back to its committed offset
+after one, before it delivers anything else.
 """
 
 from __future__ import annotations
@@ -50,6 +56,7 @@ from aiokafka.structs import TopicPartition
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types import TP
 from faust.types.transports import ConsumerT
+from mode.utils.queues import FlowControlEvent
 
 log = logging.getLogger(__name__)
 
@@ -107,11 +114,22 @@ class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
         return ends
 
 
+class CountingFlowControl(FlowControlEvent):
+    """faust's flow control, counting the times it emptied the stream queues."""
+
+    clears = 0
+
+    def clear(self) -> None:
+        self.clears += 1
+        super().clear()
+
+
 class SafeOffsetsConsumer(aiokafka_driver.Consumer):
     # Seeks per partition, started or finished. A record whose partition was sought
     # while its batch was being fetched may come from either side of that seek.
     _seeks: dict[TP, int] | None = None
     _seeks_at_fetch: dict[TP, int] | None = None
+    _clears_seen = 0  # the flow control's clears this fetch loop has rewound for
 
     def _new_consumer_thread(self) -> Any:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -129,10 +147,12 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
         await super().on_partitions_assigned(assigned, generation_id)
 
     async def perform_seek(self) -> None:
-        assigned = self.assignment()
-        self._count_seeks(assigned)
+        await self._seek_to_committed(self.assignment())
+
+    async def _seek_to_committed(self, partitions: Set[TP]) -> None:
+        self._count_seeks(partitions)
         try:
-            committed = await self.seek_to_committed()
+            committed = await self._committed_seek(partitions)
             # aiokafka seeks only where the committed offset is above 0; elsewhere the
             # position is wherever fetches before this seek left it, past records no
             # agent saw. Such a partition starts again from its beginning.
@@ -140,7 +160,7 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
             if fresh:
                 await self._thread.seek_to_beginning(*fresh)
         finally:
-            self._count_seeks(assigned)
+            self._count_seeks(partitions)
         # Where every partition (re)starts: the first thing to read when records go missing.
         log.info(
             "sought to committed offsets: %s",
@@ -156,6 +176,32 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
             # the one before: a hole right at the committed offset then shows as a gap.
             self._read_offset[tp] = offset - 1
             self._committed_offset[tp] = offset
+
+    async def _committed_seek(self, partitions: Set[TP]) -> Mapping[TP, int | None]:
+        """aiokafka's seek to the committed offsets, of these partitions only."""
+        consumer = self._thread._ensure_consumer()
+        wanted = [TopicPartition(tp.topic, tp.partition) for tp in partitions]
+        committed: Mapping[TP, int | None] = await self._thread.call_thread(
+            consumer.seek_to_committed, *wanted
+        )
+        return committed
+
+    def _queues_cleared(self) -> bool:
+        return cast("int", getattr(self.app.flow_control, "clears", 0)) != self._clears_seen
+
+    async def _rewind(self) -> None:
+        """Stream queues were emptied, perhaps of records already handed over: every stream
+        partition goes back to its committed offset (the changelogs belong to recovery)."""
+        clears = cast("int", getattr(self.app.flow_control, "clears", 0))
+        changelogs = self.app.tables.changelog_topics
+        streams = {tp for tp in self.assignment() if tp.topic not in changelogs}
+        try:
+            if streams:
+                await self._seek_to_committed(streams)
+        except Exception as exc:  # a rebalance or an outage; tried again next round
+            log.warning("could not seek back after the stream queues were emptied: %r", exc)
+            return
+        self._clears_seen = clears
 
     async def seek(self, partition: TP, offset: int) -> None:
         tp = TP(partition.topic, partition.partition)
@@ -188,9 +234,11 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
         try:
             while not (self.should_stop or fetcher.should_stop):
                 await asyncio.sleep(0)
+                if self._queues_cleared():
+                    await self._rewind()
                 records, active = await self._wait_next_records(1.0)
-                if not records or self.should_stop:
-                    continue
+                if not records or self.should_stop or self._queues_cleared():
+                    continue  # a batch fetched before a rewind comes again after it
                 if not self.flow_active:
                     # As faust does: the flow stopped during the fetch, so a rebalance is
                     # under way and everything goes back to the committed offsets.
@@ -225,8 +273,11 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
                     if delivery not in result.done:
                         undelivered[tp] = offset  # the flow stopped while it was handed over
                         continue
+                    if self._queues_cleared():
+                        break  # it may have gone with the queue: the rewind fetches it again
                     read[tp] = offset
-                await self._fetch_again(undelivered)
+                if not self._queues_cleared():
+                    await self._fetch_again(undelivered)
         except self.consumer_stopped_errors:
             if not self.transport.app.should_stop:
                 raise

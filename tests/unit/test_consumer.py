@@ -118,6 +118,7 @@ def test_the_record_at_committed_offset_one_is_not_skipped(
 
 
 OTHER = TP("articles.raw", 2)
+CHANGELOG = TP("app-dedup_index-changelog", 0)
 
 
 class _Scripted(SafeOffsetsConsumer):
@@ -155,8 +156,12 @@ class _Scripted(SafeOffsetsConsumer):
                 topics=SimpleNamespace(acks_enabled_for=lambda topic: True),
                 consumer_generation_id=1,
                 monitor=SimpleNamespace(track_tp_end_offset=lambda tp, offset: None),
+                flow_control=SimpleNamespace(clears=0),
+                tables=SimpleNamespace(changelog_topics={CHANGELOG.topic}),
             ),
         )
+        self.committed_seeks: list[set[TP]] = []
+        self.committed_seek_fails = 0
         self._thread = cast(Any, SimpleNamespace(seek_to_beginning=self._to_beginning))
 
     @property
@@ -168,6 +173,7 @@ class _Scripted(SafeOffsetsConsumer):
             self._done = True
             return {}, self._active
         batch = self._batches.pop(0)
+        self._seeks_at_fetch = dict(self._seeks or {})  # as ``_getmany`` does
         records = {
             tp: [SimpleNamespace(offset=o) for o in offsets] for tp, offsets in batch.items()
         }
@@ -195,13 +201,17 @@ class _Scripted(SafeOffsetsConsumer):
         return 0
 
     def assignment(self) -> set[TP]:
-        return {RAW, OTHER}
+        return {RAW, OTHER, CHANGELOG}
 
     async def _seek(self, partition: TP, offset: int) -> None:
         self.sought.append((partition, offset))
 
-    async def seek_to_committed(self) -> Any:
-        return self.committed
+    async def _committed_seek(self, partitions: Any) -> Any:
+        if self.committed_seek_fails:
+            self.committed_seek_fails -= 1
+            raise ConnectionError("broker gone")
+        self.committed_seeks.append(set(partitions))
+        return {tp: self.committed.get(tp) for tp in partitions}
 
     async def _to_beginning(self, *partitions: TP) -> None:
         self.sent_to_beginning.extend(partitions)
@@ -246,7 +256,7 @@ async def test_a_partition_with_nothing_committed_starts_over_and_stays_there() 
     # Records fetched before the seek to committed offsets come back after it: the
     # re-fetch must not move the partition forward past records no agent saw.
     consumer = _Scripted()
-    consumer.committed = {RAW: None, OTHER: 12}
+    consumer.committed = {RAW: None, OTHER: 12, CHANGELOG: 7}
     await consumer.perform_seek()
     assert consumer.sent_to_beginning == [RAW]
     assert consumer._read_offset[RAW] == -1
@@ -268,3 +278,47 @@ async def test_no_fetch_again_while_a_seek_is_under_way() -> None:
     consumer._read_offset[RAW] = 73
     await consumer._fetch_again({RAW: 75})
     assert consumer.sought == [(RAW, 74)]
+
+
+def _clear_queues(consumer: _Scripted) -> None:
+    """What ``flow_control.resume()`` does to the count, as recovery ends."""
+    consumer.app.flow_control.clears += 1
+
+
+async def test_a_record_handed_over_as_the_queues_are_emptied_is_fetched_again() -> None:
+    # Seen in the batched recovery test: recovery seeks to the committed offsets and then
+    # resumes flow control, which empties the stream queues. Offset 66, handed over in
+    # between, went with them while "last read" said 66; re-story-1 was never output.
+    consumer = _Scripted({RAW: [66, 67], OTHER: [3]}, {RAW: [66, 67, 68], OTHER: [3]})
+    consumer.committed = {RAW: 66, OTHER: 3}
+    consumer.on_delivery[66] = lambda: (_clear_queues(consumer), consumer.on_delivery.clear())
+    await consumer.drain()
+    assert consumer.committed_seeks == [{RAW, OTHER}]  # the changelog stays with recovery
+    assert consumer.delivered == [(RAW, 66), (RAW, 66), (RAW, 67), (RAW, 68), (OTHER, 3)]
+    assert consumer._read_offset[RAW] == 68
+
+
+async def test_a_batch_fetched_across_a_clear_is_not_delivered() -> None:
+    consumer = _Scripted({RAW: [5]})
+    consumer.committed = {RAW: 5, OTHER: 0}
+
+    async def fetch_then_clear(timeout: float) -> Any:
+        result = await _Scripted._wait_next_records(consumer, timeout)
+        _clear_queues(consumer)
+        return result
+
+    consumer._wait_next_records = fetch_then_clear  # type: ignore[method-assign]
+    await consumer.drain()
+    assert consumer.delivered == []
+    assert consumer.committed_seeks == [{RAW, OTHER}]
+    assert consumer._read_offset[RAW] == 4
+
+
+async def test_a_rewind_that_fails_is_tried_again() -> None:
+    consumer = _Scripted({RAW: [5]}, {RAW: [5]})
+    consumer.committed = {RAW: 5, OTHER: 0}
+    consumer.committed_seek_fails = 1
+    _clear_queues(consumer)
+    await consumer.drain()
+    assert consumer.committed_seeks == [{RAW, OTHER}]  # the second attempt
+    assert consumer.delivered == [(RAW, 5)]
