@@ -22,8 +22,11 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from itertools import accumulate, compress
+from itertools import accumulate
 from typing import Final, NamedTuple, cast
+
+import numpy as np
+from numpy.typing import NDArray
 
 from service.stages.normalize import normalize_for_matching
 
@@ -262,6 +265,32 @@ _form_memo: dict[str, str] = {}
 """Raw word -> matching form, filled as articles are read: news vocabulary repeats."""
 
 
+class _Vocabulary(dict[str, int]):
+    """Matching forms numbered as they are first seen, so that each index can tell the
+    words that begin one of its phrases with one array lookup per text (``PhraseIndex``)
+    instead of a dictionary lookup per word."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[str] = []
+        self.generation = 0  # bumped when the numbering starts over
+
+    def __missing__(self, form: str) -> int:
+        number = self[form] = len(self.forms)
+        self.forms.append(form)
+        return number
+
+    def numbers(self, forms: list[str]) -> NDArray[np.intp]:
+        if len(self.forms) + len(forms) > _FORM_MEMO_SIZE:
+            self.clear()
+            self.forms.clear()
+            self.generation += 1
+        return np.fromiter(map(self.__getitem__, forms), dtype=np.intp, count=len(forms))
+
+
+_VOCABULARY: Final = _Vocabulary()
+
+
 @dataclass(frozen=True, slots=True)
 class Tokens:
     """The words of one text in matching form, each with its span in the original text."""
@@ -270,9 +299,17 @@ class Tokens:
     forms: list[str]
     starts: list[int]
     ends: list[int]
+    numbers: NDArray[np.intp]  # each form's number in the vocabulary of ``generation``
+    generation: int
 
     def __len__(self) -> int:
         return len(self.forms)
+
+    def form_numbers(self) -> NDArray[np.intp]:
+        """The forms' numbers, taken again if the vocabulary started over since."""
+        if self.generation == _VOCABULARY.generation:
+            return self.numbers
+        return _VOCABULARY.numbers(self.forms)
 
 
 def tokenize(text: str) -> Tokens:
@@ -281,7 +318,7 @@ def tokenize(text: str) -> Tokens:
     Words that are only ignorable marks are dropped, so a phrase may run over them.
     """
     if not text:
-        return Tokens(text, [], [], [])
+        return Tokens(text, [], [], [], np.empty(0, dtype=np.intp), _VOCABULARY.generation)
     view, start_map, end_map = _normalized_view(text)
     parts = _tokenizer().split(view)  # separator, word, separator, ..., separator
     raw = parts[1::2]
@@ -305,7 +342,8 @@ def tokenize(text: str) -> Tokens:
         forms = [forms[i] for i in kept]
         starts = [starts[i] for i in kept]
         ends = [ends[i] for i in kept]
-    return Tokens(text, forms, starts, ends)
+    numbers = _VOCABULARY.numbers(forms)
+    return Tokens(text, forms, starts, ends, numbers, _VOCABULARY.generation)
 
 
 # --------------------------------------------------------------------------- index
@@ -338,6 +376,9 @@ class PhraseIndex:
     """
 
     __slots__ = (
+        "_begins",
+        "_begins_generation",
+        "_begins_known",
         "_forms",
         "_generators",
         "_heads",
@@ -356,6 +397,7 @@ class PhraseIndex:
         self._roots: dict[int, _Node] = {}
         self._memo: dict[str, int] = {}
         self._heads = _Memo(self._head)
+        self._reset_begins()
         proclitics: dict[str, list[str]] = {}
         for proclitic in _AR_PROCLITICS:
             proclitics.setdefault(proclitic[0], []).append(proclitic)
@@ -405,8 +447,32 @@ class PhraseIndex:
         self._roots = roots
         self._memo = {}
         self._heads = _Memo(self._head)
+        self._reset_begins()
         self._forms = forms
         return forms
+
+    def _reset_begins(self) -> None:
+        # Per vocabulary number: whether that form begins a phrase of this index.
+        self._begins: NDArray[np.bool_] = np.zeros(1024, dtype=np.bool_)
+        self._begins_known = 0
+        self._begins_generation = _VOCABULARY.generation
+
+    def _beginnings(self) -> NDArray[np.bool_]:
+        """``_begins``, extended to the forms the vocabulary gained since the last call."""
+        if self._begins_generation != _VOCABULARY.generation:
+            self._reset_begins()
+        known, size = self._begins_known, len(_VOCABULARY.forms)
+        if size > known:
+            if size > len(self._begins):
+                grown = np.zeros(max(size, 2 * len(self._begins)), dtype=np.bool_)
+                grown[:known] = self._begins[:known]
+                self._begins = grown
+            heads = self._heads
+            self._begins[known:size] = [
+                heads[form] is not None for form in _VOCABULARY.forms[known:size]
+            ]
+            self._begins_known = size
+        return self._begins
 
     def lemma(self, form: str) -> int:
         """The lemma a matching-form word is a form of, looking behind Arabic proclitics."""
@@ -436,16 +502,18 @@ class PhraseIndex:
         if self._forms is None:
             self._compile()
         forms = tokens.forms
-        heads = list(map(self._heads.__getitem__, forms))
+        numbers = tokens.form_numbers()
+        begins = self._beginnings()
+        heads = self._heads
         lemma_of = self.lemma
         starts, ends = tokens.starts, tokens.ends
         hits: list[Hit] = []
         n = len(forms)
         free = 0  # words before this are inside an earlier match
-        for i in compress(range(n), heads):  # only words that begin some phrase
+        for i in np.flatnonzero(begins[numbers]).tolist():  # words that begin some phrase
             if i < free:
                 continue
-            node = cast("_Node", heads[i])
+            node = cast("_Node", heads[forms[i]])
             key, last = node.key, i
             j = i + 1
             children = node.children
