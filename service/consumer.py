@@ -39,9 +39,9 @@ not delivered, whatever the reason.
 
 Last, faust empties every stream queue whenever flow control resumes, and recovery
 resumes it only *after* its seek to the committed offsets: records handed to a
-queue in between vanished, with "last read" already past them. The fetch loop
-counts those clears and sends every stream partition back to its committed offset
-after one, before it delivers anything else.
+queue in between vanished, with "last read" already past them. The app's flow
+control notes the first record each clear takes per partition, and the fetch loop
+sends that partition back to it before it delivers anything else.
 """
 
 from __future__ import annotations
@@ -115,13 +115,28 @@ class _ConsumerThread(aiokafka_driver.AIOKafkaConsumerThread):
 
 
 class CountingFlowControl(FlowControlEvent):
-    """faust's flow control, counting the times it emptied the stream queues."""
+    """faust's flow control, noting what it takes when it empties the stream queues."""
 
     clears = 0
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.dropped: dict[TP, int] = {}  # per partition, the first record a clear took
+
     def clear(self) -> None:
+        for queue in self._queues:
+            for item in list(queue._queue):  # type: ignore[attr-defined]
+                message = getattr(item, "message", item)  # events carry their message
+                tp, offset = getattr(message, "tp", None), getattr(message, "offset", None)
+                if isinstance(tp, tuple) and isinstance(offset, int):
+                    tp = TP(tp[0], tp[1])
+                    self.dropped[tp] = min(offset, self.dropped.get(tp, offset))
         self.clears += 1
         super().clear()
+
+    def take_dropped(self) -> dict[TP, int]:
+        dropped, self.dropped = self.dropped, {}
+        return dropped
 
 
 class SafeOffsetsConsumer(aiokafka_driver.Consumer):
@@ -189,19 +204,28 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
     def _queues_cleared(self) -> bool:
         return cast("int", getattr(self.app.flow_control, "clears", 0)) != self._clears_seen
 
+    def _dropped_pending(self) -> bool:
+        return bool(getattr(self.app.flow_control, "dropped", None))
+
     async def _rewind(self) -> None:
-        """Stream queues were emptied, perhaps of records already handed over: every stream
-        partition goes back to its committed offset (the changelogs belong to recovery)."""
-        clears = cast("int", getattr(self.app.flow_control, "clears", 0))
+        """Stream queues were emptied: each stream partition whose records went with them
+        is fetched again from the first of those (the changelogs belong to recovery)."""
+        flow_control = cast("CountingFlowControl", self.app.flow_control)
+        self._clears_seen = flow_control.clears
         changelogs = self.app.tables.changelog_topics
-        streams = {tp for tp in self.assignment() if tp.topic not in changelogs}
-        try:
-            if streams:
-                await self._seek_to_committed(streams)
-        except Exception as exc:  # a rebalance or an outage; tried again next round
-            log.warning("could not seek back after the stream queues were emptied: %r", exc)
-            return
-        self._clears_seen = clears
+        assigned = self.assignment()
+        dropped = flow_control.take_dropped()
+        for tp, offset in sorted(dropped.items()):
+            if tp not in assigned or tp.topic in changelogs:
+                continue  # revoked: its next owner starts from the committed offset
+            try:
+                await self.seek(tp, offset)
+            except Exception as exc:  # a rebalance or an outage: tried again next round
+                log.warning("%s: could not fetch again from %d: %r", tp, offset, exc)
+                flow_control.dropped[tp] = min(offset, flow_control.dropped.get(tp, offset))
+                flow_control.clears += 1  # so that the next round tries again
+                continue
+            log.info("%s: fetching again from %d, records were dropped from a queue", tp, offset)
 
     async def seek(self, partition: TP, offset: int) -> None:
         tp = TP(partition.topic, partition.partition)
@@ -237,8 +261,10 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
                 if self._queues_cleared():
                     await self._rewind()
                 records, active = await self._wait_next_records(1.0)
-                if not records or self.should_stop or self._queues_cleared():
-                    continue  # a batch fetched before a rewind comes again after it
+                if not records or self.should_stop:
+                    continue
+                if self._queues_cleared():
+                    await self._rewind()  # records it sends back are overtaken in this batch
                 if not self.flow_active:
                     # As faust does: the flow stopped during the fetch, so a rebalance is
                     # under way and everything goes back to the committed offsets.
@@ -247,11 +273,16 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
                     continue
                 generation = self.app.consumer_generation_id
                 undelivered: dict[TP, int] = {}
+                halted = False  # a clear happened: rewind before anything else is delivered
                 for tp, record in self.scheduler.iterate(records):
                     offset = record.offset
                     if tp in undelivered:
                         continue
-                    if self._overtaken(tp) or not self._deliverable(tp, active, generation):
+                    if (
+                        halted
+                        or self._overtaken(tp)
+                        or not self._deliverable(tp, active, generation)
+                    ):
                         undelivered[tp] = offset
                         continue
                     since_yield += 1
@@ -273,11 +304,11 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
                     if delivery not in result.done:
                         undelivered[tp] = offset  # the flow stopped while it was handed over
                         continue
-                    if self._queues_cleared():
-                        break  # it may have gone with the queue: the rewind fetches it again
                     read[tp] = offset
-                if not self._queues_cleared():
-                    await self._fetch_again(undelivered)
+                    halted = self._queues_cleared() and self._dropped_pending()
+                if self._queues_cleared():
+                    await self._rewind()
+                await self._fetch_again(undelivered)
         except self.consumer_stopped_errors:
             if not self.transport.app.should_stop:
                 raise

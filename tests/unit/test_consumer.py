@@ -11,9 +11,10 @@ from typing import Any, cast
 import pytest
 from faust.types import TP
 from intervaltree import IntervalTree
+from mode.utils.queues import FlowControlQueue
 
 from service.app import ServiceApp
-from service.consumer import SafeOffsetsConsumer, SafeOffsetsTransport
+from service.consumer import CountingFlowControl, SafeOffsetsConsumer, SafeOffsetsTransport
 
 RAW = TP("articles.raw", 1)
 
@@ -125,6 +126,13 @@ class _Scripted(SafeOffsetsConsumer):
     """The fetch loop over scripted batches: no broker, no consumer thread."""
 
     def __init__(self, *batches: dict[TP, list[int]], active: set[TP] | None = None) -> None:
+        # Delivered records wait in a stream queue until the agent takes them, as in faust.
+        self.flow_control = CountingFlowControl()
+        self.queue: FlowControlQueue[Any] = FlowControlQueue(
+            maxsize=100, flow_control=self.flow_control, clear_on_resume=True
+        )
+        self.agent_takes = True
+        self.seek_fails = 0
         self._batches = list(batches)
         self._active = active
         self._done = False
@@ -156,12 +164,11 @@ class _Scripted(SafeOffsetsConsumer):
                 topics=SimpleNamespace(acks_enabled_for=lambda topic: True),
                 consumer_generation_id=1,
                 monitor=SimpleNamespace(track_tp_end_offset=lambda tp, offset: None),
-                flow_control=SimpleNamespace(clears=0),
+                flow_control=self.flow_control,
                 tables=SimpleNamespace(changelog_topics={CHANGELOG.topic}),
             ),
         )
-        self.committed_seeks: list[set[TP]] = []
-        self.committed_seek_fails = 0
+
         self._thread = cast(Any, SimpleNamespace(seek_to_beginning=self._to_beginning))
 
     @property
@@ -184,6 +191,9 @@ class _Scripted(SafeOffsetsConsumer):
 
     async def _deliver(self, message: Any) -> None:
         self.delivered.append((message.tp, message.offset))
+        self.queue.put_nowait(SimpleNamespace(message=message))
+        if self.agent_takes:
+            self.queue.get_nowait()
         self.on_delivery.get(message.offset, lambda: None)()
 
     def callback(self, message: Any) -> Any:
@@ -204,13 +214,12 @@ class _Scripted(SafeOffsetsConsumer):
         return {RAW, OTHER, CHANGELOG}
 
     async def _seek(self, partition: TP, offset: int) -> None:
+        if self.seek_fails:
+            self.seek_fails -= 1
+            raise ConnectionError("broker gone")
         self.sought.append((partition, offset))
 
     async def _committed_seek(self, partitions: Any) -> Any:
-        if self.committed_seek_fails:
-            self.committed_seek_fails -= 1
-            raise ConnectionError("broker gone")
-        self.committed_seeks.append(set(partitions))
         return {tp: self.committed.get(tp) for tp in partitions}
 
     async def _to_beginning(self, *partitions: TP) -> None:
@@ -280,45 +289,64 @@ async def test_no_fetch_again_while_a_seek_is_under_way() -> None:
     assert consumer.sought == [(RAW, 74)]
 
 
-def _clear_queues(consumer: _Scripted) -> None:
-    """What ``flow_control.resume()`` does to the count, as recovery ends."""
-    consumer.app.flow_control.clears += 1
+def _stall_then_resume(consumer: _Scripted) -> Callable[[], None]:
+    """The agent stops taking records; at the next hook recovery resumes the flow,
+    which empties the queues."""
+
+    def hook() -> None:
+        if consumer.agent_takes:
+            consumer.agent_takes = False
+        else:
+            consumer.flow_control.resume()
+            consumer.agent_takes = True
+
+    return hook
 
 
-async def test_a_record_handed_over_as_the_queues_are_emptied_is_fetched_again() -> None:
+async def test_records_a_clear_takes_from_the_queue_are_fetched_again() -> None:
     # Seen in the batched recovery test: recovery seeks to the committed offsets and then
     # resumes flow control, which empties the stream queues. Offset 66, handed over in
     # between, went with them while "last read" said 66; re-story-1 was never output.
-    consumer = _Scripted({RAW: [66, 67], OTHER: [3]}, {RAW: [66, 67, 68], OTHER: [3]})
-    consumer.committed = {RAW: 66, OTHER: 3}
-    consumer.on_delivery[66] = lambda: (_clear_queues(consumer), consumer.on_delivery.clear())
+    consumer = _Scripted({RAW: [65, 66, 67], OTHER: [3]}, {RAW: [66, 67], OTHER: [3]})
+    hook = _stall_then_resume(consumer)
+    consumer.on_delivery[65] = hook  # taken by the agent; 66 is not
+    consumer.on_delivery[66] = lambda: (hook(), consumer.on_delivery.clear())
     await consumer.drain()
-    assert consumer.committed_seeks == [{RAW, OTHER}]  # the changelog stays with recovery
-    assert consumer.delivered == [(RAW, 66), (RAW, 66), (RAW, 67), (RAW, 68), (OTHER, 3)]
-    assert consumer._read_offset[RAW] == 68
+    assert consumer.delivered == [(RAW, 65), (RAW, 66), (RAW, 66), (RAW, 67), (OTHER, 3)]
+    assert consumer.sought == [(RAW, 66), (RAW, 66), (OTHER, 3)]
+    assert consumer._read_offset[RAW] == 67
 
 
-async def test_a_batch_fetched_across_a_clear_is_not_delivered() -> None:
-    consumer = _Scripted({RAW: [5]})
-    consumer.committed = {RAW: 5, OTHER: 0}
+async def test_a_clear_that_takes_nothing_sends_nothing_back() -> None:
+    consumer = _Scripted({RAW: [5, 6, 7]})
+    consumer.on_delivery[6] = consumer.flow_control.resume
+    await consumer.drain()
+    assert consumer.delivered == [(RAW, 5), (RAW, 6), (RAW, 7)]
+    assert consumer.sought == []
+
+
+async def test_a_batch_fetched_across_a_clear_waits_for_the_records_it_took() -> None:
+    consumer = _Scripted({RAW: [4]}, {RAW: [5]}, {RAW: [4, 5]})
+    consumer.agent_takes = False  # 4 waits in the queue
+    fetch = consumer._wait_next_records
 
     async def fetch_then_clear(timeout: float) -> Any:
-        result = await _Scripted._wait_next_records(consumer, timeout)
-        _clear_queues(consumer)
+        result = await fetch(timeout)
+        if [r.offset for r in result[0].get(RAW, [])] == [5]:
+            consumer.flow_control.resume()  # takes 4
         return result
 
     consumer._wait_next_records = fetch_then_clear  # type: ignore[method-assign]
     await consumer.drain()
-    assert consumer.delivered == []
-    assert consumer.committed_seeks == [{RAW, OTHER}]
-    assert consumer._read_offset[RAW] == 4
+    assert consumer.delivered == [(RAW, 4), (RAW, 4), (RAW, 5)]
+    assert consumer.sought[0] == (RAW, 4)
 
 
 async def test_a_rewind_that_fails_is_tried_again() -> None:
-    consumer = _Scripted({RAW: [5]}, {RAW: [5]})
-    consumer.committed = {RAW: 5, OTHER: 0}
-    consumer.committed_seek_fails = 1
-    _clear_queues(consumer)
+    consumer = _Scripted({RAW: [5]}, {RAW: [6]}, {RAW: [5, 6]})
+    consumer.agent_takes = False
+    consumer.on_delivery[5] = consumer.flow_control.resume
+    consumer.seek_fails = 1
     await consumer.drain()
-    assert consumer.committed_seeks == [{RAW, OTHER}]  # the second attempt
-    assert consumer.delivered == [(RAW, 5)]
+    assert consumer.sought[0] == (RAW, 5)  # the second attempt
+    assert consumer.delivered[-2:] == [(RAW, 5), (RAW, 6)]
