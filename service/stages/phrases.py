@@ -261,8 +261,20 @@ _INFLECTIONS: Final[dict[str, tuple[Callable[[str], str], Callable[[str], set[st
 # --------------------------------------------------------------------------- tokens
 
 _FORM_MEMO_SIZE: Final = 200_000
-_form_memo: dict[str, str] = {}
-"""Raw word -> matching form, filled as articles are read: news vocabulary repeats."""
+
+
+class _FormMemo(dict[str, str]):
+    """Raw word -> matching form, filled as articles are read: news vocabulary repeats.
+    Computing what it lacks lets ``map`` look up known words without a Python loop."""
+
+    def __missing__(self, word: str) -> str:
+        if len(self) >= _FORM_MEMO_SIZE:
+            self.clear()
+        form = self[word] = _matching_form(word)
+        return form
+
+
+_form_memo: Final = _FormMemo()
 
 
 class _Vocabulary(dict[str, int]):
@@ -322,15 +334,7 @@ def tokenize(text: str) -> Tokens:
     view, start_map, end_map = _normalized_view(text)
     parts = _tokenizer().split(view)  # separator, word, separator, ..., separator
     raw = parts[1::2]
-    memo = _form_memo
-    forms: list[str] = []
-    for word in raw:
-        form = memo.get(word)
-        if form is None:
-            if len(memo) >= _FORM_MEMO_SIZE:
-                memo.clear()
-            form = memo[word] = _matching_form(word)
-        forms.append(form)
+    forms = list(map(_form_memo.__getitem__, raw))
     offsets = list(accumulate(map(len, parts)))  # word i spans offsets[2i]:offsets[2i+1]
     starts = offsets[0::2][: len(raw)]
     ends = offsets[1::2]
