@@ -47,6 +47,7 @@ def test_stopping_a_worker_mid_stream_loses_nothing_and_replays_identically(
     follower = Follower(settings, names.outputs())
     restarted: WorkerProcess | None = None
     code, stop_seconds = None, 0.0
+    state = ""  # the restarted worker's counters and tasks, when it falls short
     try:
         deadline = time.monotonic() + 240
         quiet_until: float | None = None
@@ -67,6 +68,13 @@ def test_stopping_a_worker_mid_stream_loses_nothing_and_replays_identically(
                     quiet_until = time.monotonic() + 5  # replays may still be on their way
                 elif time.monotonic() > quiet_until:
                     break
+        if restarted is not None and accounting.accounted < RECORDS:
+            counters = [
+                line
+                for line in restarted.scrape().splitlines()
+                if line.startswith(("newsstream_records_", "newsstream_consumer_lag"))
+            ]
+            state = "\n".join(counters) + "\n" + restarted.tasks()
     finally:
         follower.close()
         if restarted is not None:
@@ -86,6 +94,6 @@ def test_stopping_a_worker_mid_stream_loses_nothing_and_replays_identically(
         accounting, settings.bootstrap_servers()[0], names.raw, names.outputs(), names.prepared
     )
     notes = f"first worker:\n{worker.notable()}\nrestarted:\n{restarted.notable()}"
-    assert summary["lost"] == 0, f"{summary}\n{loss}\n{notes}"
+    assert summary["lost"] == 0, f"{summary}\n{loss}\n{notes}\n{state}"
     assert accounting.unmatched == []
     assert accounting.mismatches() == [], describe_mismatch(accounting)
