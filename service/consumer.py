@@ -145,6 +145,7 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
     _seeks: dict[TP, int] | None = None
     _seeks_at_fetch: dict[TP, int] | None = None
     _clears_seen = 0  # the flow control's clears this fetch loop has rewound for
+    _waiting: dict[TP, int] | None = None  # see ``_fetch_again``
 
     def _new_consumer_thread(self) -> Any:
         return _ConsumerThread(self, loop=self.loop, beacon=self.beacon)
@@ -159,6 +160,7 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
         for tp in assigned:  # (1) a read offset left over from before the revocation
             self._read_offset.pop(tp, None)
             self._gap.pop(tp, None)
+            self._waiting_for_seek().pop(tp, None)  # the seek to committed covers it
         await super().on_partitions_assigned(assigned, generation_id)
 
     async def perform_seek(self) -> None:
@@ -260,6 +262,8 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
                 await asyncio.sleep(0)
                 if self._queues_cleared():
                     await self._rewind()
+                if self._waiting:
+                    await self._fetch_again(dict(self._waiting))
                 records, active = await self._wait_next_records(1.0)
                 if not records or self.should_stop:
                     continue
@@ -280,6 +284,7 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
                         continue
                     if (
                         halted
+                        or (self._waiting and tp in self._waiting)
                         or self._overtaken(tp)
                         or not self._deliverable(tp, active, generation)
                     ):
@@ -332,23 +337,37 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
         """Records not delivered: fetch from the earlier of the first of them and the
         record after the last one delivered. A record from before a seek that overtook
         its fetch thus never moves "last read" past the seek point, and one from after
-        it is fetched again rather than skipped."""
+        it is fetched again rather than skipped.
+
+        While a seek is under way on the partition (counted when it starts and when it
+        ends) "last read" is stale, and the seek may already have moved the position
+        that later fetches then advanced: the partition waits, delivering nothing, until
+        the seek ends, and is fetched again from there."""
         if not undelivered:
             return
         assigned = self.assignment()
         seeks = self._seeks or {}
+        waiting = self._waiting_for_seek()
         for tp, first in undelivered.items():
             if tp not in assigned:
+                waiting.pop(tp, None)
                 continue
+            first = min(first, waiting.get(tp, first))
             if seeks.get(tp, 0) % 2:
-                # A seek is under way (counted when it starts and when it ends): it decides
-                # where the partition goes, and "last read" is stale until it ends, so a
-                # target taken from it could skip records the seek goes back for.
+                waiting[tp] = first
                 continue
+            waiting.pop(tp, None)
             last = self._read_offset[tp]
             target = first if last is None else min(first, last + 1)
             log.info("%s: fetching again from %d, records were not delivered", tp, target)
             await self._seek(tp, target)
+
+    def _waiting_for_seek(self) -> dict[TP, int]:
+        """Partitions to fetch again once the seek under way on them ends: the first
+        record not delivered."""
+        if self._waiting is None:
+            self._waiting = {}
+        return self._waiting
 
     async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
         # (3) the fetch loop passes the offset of the message it is about to deliver

@@ -285,8 +285,37 @@ async def test_no_fetch_again_while_a_seek_is_under_way() -> None:
     assert consumer.sought == []
     consumer._count_seeks({RAW})  # finished
     consumer._read_offset[RAW] = 73
-    await consumer._fetch_again({RAW: 75})
+    await consumer._fetch_again({RAW: 76})
     assert consumer.sought == [(RAW, 74)]
+    assert consumer._waiting == {}
+
+
+async def test_a_partition_overtaken_during_a_seek_is_fetched_again_when_it_ends() -> None:
+    # Seen in the batched recovery test: the seek to committed had already moved raw/0
+    # to 66 when a fetch from there came back overtaken (the seek was still under way
+    # for other partitions). Skipping the fetch-again left the position after the batch,
+    # and 66-132 were never delivered.
+    consumer = _Scripted({RAW: [66, 67]}, {}, {})  # after the seek: the end of the log
+    consumer._read_offset[RAW] = 65
+    consumer._seeks_at_fetch = {}
+    consumer._count_seeks({RAW})  # under way: the first batch comes back overtaken
+    fetch = consumer._wait_next_records
+    fetches = 0
+
+    async def fetch_during_the_seek(timeout: float) -> Any:
+        nonlocal fetches
+        fetches += 1
+        result = await fetch(timeout)
+        if fetches == 1:
+            consumer._seeks_at_fetch = {}  # fetched before the seek started
+        if fetches == 2:
+            consumer._count_seeks({RAW})  # the seek ends after the second fetch
+        return result
+
+    consumer._wait_next_records = fetch_during_the_seek  # type: ignore[method-assign]
+    await consumer.drain()
+    assert consumer.delivered == []
+    assert consumer.sought == [(RAW, 66)]  # once the seek had ended
 
 
 def _stall_then_resume(consumer: _Scripted) -> Callable[[], None]:
