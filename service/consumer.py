@@ -164,9 +164,7 @@ class SafeOffsetsConsumer(aiokafka_driver.Consumer):
         await super().on_partitions_assigned(assigned, generation_id)
 
     async def perform_seek(self) -> None:
-        await self._seek_to_committed(self.assignment())
-
-    async def _seek_to_committed(self, partitions: Set[TP]) -> None:
+        partitions = self.assignment()
         self._count_seeks(partitions)
         try:
             committed = await self._committed_seek(partitions)
