@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Final, Literal
 
-from service.stages.phrases import Hit, PhraseIndex, Tokens
+from service.stages.phrases import FormFlags, Hit, PhraseIndex, Tokens
 
 Kind = Literal["fatalities", "injured", "detained", "troops", "vehicles", "sites", "displaced"]
 
@@ -247,11 +247,22 @@ _NUMBER_WORDS: Final = frozenset(
 """Every word ``_numbers`` looks at besides digits: the rest are skipped at once."""
 
 
+def _may_be_number(form: str) -> bool:
+    return form[-1].isdigit() or form in _NUMBER_WORDS
+
+
+_CANDIDATES: Final = FormFlags(_may_be_number)
+"""The words ``_numbers`` looks at; every other word is skipped as it would skip it."""
+
+
 def _numbers(tokens: Tokens) -> list[_Number]:
     forms, text = tokens.forms, tokens.text
     numbers: list[_Number] = []
     i, n = 0, len(forms)
-    while i < n:
+    for candidate in _CANDIDATES.positions(tokens):
+        if candidate < i:
+            continue  # inside the number before
+        i = candidate
         match = _DIGITS.match(forms[i]) if forms[i][-1].isdigit() else None
         if match:
             value, last = int(match.group(1)), i

@@ -303,6 +303,42 @@ class _Vocabulary(dict[str, int]):
 _VOCABULARY: Final = _Vocabulary()
 
 
+class FormFlags:
+    """A yes/no answer per vocabulary form, kept as an array by form number, so the words
+    of a text that answer yes are found with one array lookup instead of a test per word.
+
+    The answer to a form is computed once, when a text first brings it.
+    """
+
+    __slots__ = ("_flags", "_generation", "_known", "_test")
+
+    def __init__(self, test: Callable[[str], bool]) -> None:
+        self._test = test
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every answer (the test now answers differently)."""
+        self._flags: NDArray[np.bool_] = np.zeros(1024, dtype=np.bool_)
+        self._known = 0
+        self._generation = _VOCABULARY.generation
+
+    def positions(self, tokens: Tokens) -> list[int]:
+        """The positions of the words in ``tokens`` whose form answers yes, in order."""
+        numbers = tokens.form_numbers()
+        if self._generation != _VOCABULARY.generation:
+            self.reset()
+        known, size = self._known, len(_VOCABULARY.forms)
+        if size > known:
+            if size > len(self._flags):
+                grown = np.zeros(max(size, 2 * len(self._flags)), dtype=np.bool_)
+                grown[:known] = self._flags[:known]
+                self._flags = grown
+            self._flags[known:size] = list(map(self._test, _VOCABULARY.forms[known:size]))
+            self._known = size
+        positions: list[int] = np.flatnonzero(self._flags[numbers]).tolist()
+        return positions
+
+
 @dataclass(frozen=True, slots=True)
 class Tokens:
     """The words of one text in matching form, each with its span in the original text."""
@@ -381,8 +417,6 @@ class PhraseIndex:
 
     __slots__ = (
         "_begins",
-        "_begins_generation",
-        "_begins_known",
         "_forms",
         "_generators",
         "_heads",
@@ -401,7 +435,7 @@ class PhraseIndex:
         self._roots: dict[int, _Node] = {}
         self._memo: dict[str, int] = {}
         self._heads = _Memo(self._head)
-        self._reset_begins()
+        self._begins = FormFlags(self._begins_phrase)
         proclitics: dict[str, list[str]] = {}
         for proclitic in _AR_PROCLITICS:
             proclitics.setdefault(proclitic[0], []).append(proclitic)
@@ -451,32 +485,12 @@ class PhraseIndex:
         self._roots = roots
         self._memo = {}
         self._heads = _Memo(self._head)
-        self._reset_begins()
+        self._begins.reset()
         self._forms = forms
         return forms
 
-    def _reset_begins(self) -> None:
-        # Per vocabulary number: whether that form begins a phrase of this index.
-        self._begins: NDArray[np.bool_] = np.zeros(1024, dtype=np.bool_)
-        self._begins_known = 0
-        self._begins_generation = _VOCABULARY.generation
-
-    def _beginnings(self) -> NDArray[np.bool_]:
-        """``_begins``, extended to the forms the vocabulary gained since the last call."""
-        if self._begins_generation != _VOCABULARY.generation:
-            self._reset_begins()
-        known, size = self._begins_known, len(_VOCABULARY.forms)
-        if size > known:
-            if size > len(self._begins):
-                grown = np.zeros(max(size, 2 * len(self._begins)), dtype=np.bool_)
-                grown[:known] = self._begins[:known]
-                self._begins = grown
-            heads = self._heads
-            self._begins[known:size] = [
-                heads[form] is not None for form in _VOCABULARY.forms[known:size]
-            ]
-            self._begins_known = size
-        return self._begins
+    def _begins_phrase(self, form: str) -> bool:
+        return self._heads[form] is not None
 
     def lemma(self, form: str) -> int:
         """The lemma a matching-form word is a form of, looking behind Arabic proclitics."""
@@ -506,15 +520,13 @@ class PhraseIndex:
         if self._forms is None:
             self._compile()
         forms = tokens.forms
-        numbers = tokens.form_numbers()
-        begins = self._beginnings()
         heads = self._heads
         lemma_of = self.lemma
         starts, ends = tokens.starts, tokens.ends
         hits: list[Hit] = []
         n = len(forms)
         free = 0  # words before this are inside an earlier match
-        for i in np.flatnonzero(begins[numbers]).tolist():  # words that begin some phrase
+        for i in self._begins.positions(tokens):  # words that begin some phrase
             if i < free:
                 continue
             node = cast("_Node", heads[forms[i]])

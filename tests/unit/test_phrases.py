@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from service.stages import phrases
 from service.stages.phrases import PhraseIndex, tokenize
@@ -44,3 +46,31 @@ def test_phrases_added_after_a_find_are_found() -> None:
     assert len(_found(index, tokens)) == 4
     index.add("aleppo", "en")
     assert [t[0] for t in _found(index, tokens)] == [2, 0, 1, 4, 0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    texts=st.lists(
+        st.lists(
+            st.sampled_from(["12", "3", "خمسة", "وعشرين", "car", "x", "bomb", "7a"]), max_size=12
+        ).map(" ".join),
+        min_size=1,
+        max_size=6,
+    ),
+    memo_room=st.integers(min_value=1, max_value=12),
+)
+def test_form_flags_answer_what_the_test_answers_per_word(texts: list[str], memo_room: int) -> None:
+    """Including across vocabulary restarts, for tokens from before and after one."""
+
+    def test(form: str) -> bool:
+        return form[-1].isdigit() or form == "bomb"
+
+    flags = phrases.FormFlags(test)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(phrases, "_FORM_MEMO_SIZE", len(phrases._VOCABULARY.forms) + memo_room)
+        seen = []
+        for text in texts:
+            seen.append(tokenize(text))
+            for tokens in seen:
+                expected = [i for i, form in enumerate(tokens.forms) if test(form)]
+                assert flags.positions(tokens) == expected
