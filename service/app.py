@@ -277,6 +277,25 @@ class BrokerWatch:
         return up
 
 
+class _Children(dict[str, Any]):
+    """A labelled metric's children by label value, looked up once each: ``labels()``
+    costs more than the observation itself on the per-record path."""
+
+    def __init__(self, labels: Callable[[str], Any]) -> None:
+        super().__init__()
+        self._labels = labels
+
+    def __missing__(self, value: str) -> Any:
+        child = self[value] = self._labels(value)
+        return child
+
+
+def _warn_if_undelivered(delivery: asyncio.Future[Any]) -> None:
+    """A record the producer gave up on after its retries, logged as faust logs it."""
+    if not delivery.cancelled() and delivery.exception() is not None:
+        log.warning("a record was not delivered: %r", delivery.exception())
+
+
 class ServiceApp(faust.App):
     """faust's app with a consumer that cannot commit past unfinished records."""
 
@@ -305,20 +324,31 @@ def build_app(
     table = dedup_table(app, DEDUP_TABLE, partitions=SEQUENCER_PARTITIONS)
     dedup = IndexState(pipeline, table)
 
+    stage_publish = metrics.stage_duration.labels("publish")
+    produced = _Children(metrics.produced.labels)
+    ingest_latency = _Children(metrics.ingest_latency.labels)
+    fetch_latency = _Children(metrics.fetch_latency.labels)
+
+    async def send(topic: str, key: bytes | None, value: bytes) -> None:
+        """Hand a record to faust's producer.
+
+        ``Topic.send`` wraps each record in a pending message, a promise and sensor
+        calls, and ends in this same call; nothing here reads what they keep. What
+        makes at-least-once hold is unchanged: a commit flushes this producer first.
+        """
+        delivery = await app.producer.send(topic, key, value, None, None, None)
+        cast("asyncio.Future[Any]", delivery).add_done_callback(_warn_if_undelivered)
+
     async def publish(output: Output) -> None:
         start = time.perf_counter()
-        await topics[output.topic].send(key=output.key, value=output.value_bytes())
-        metrics.stage_duration.labels("publish").observe(time.perf_counter() - start)
-        metrics.produced.labels(output.topic).inc()
+        await send(output.topic, output.key, output.value_bytes())
+        stage_publish.observe(time.perf_counter() - start)
+        produced[output.topic].inc()
         now = time.time()
         if output.ingested_at is not None:
-            metrics.ingest_latency.labels(output.topic).observe(
-                max(0.0, now - output.ingested_at.timestamp())
-            )
+            ingest_latency[output.topic].observe(max(0.0, now - output.ingested_at.timestamp()))
         if output.fetched_at is not None:
-            metrics.fetch_latency.labels(output.topic).observe(
-                max(0.0, now - output.fetched_at.timestamp())
-            )
+            fetch_latency[output.topic].observe(max(0.0, now - output.fetched_at.timestamp()))
 
     # Acks are manual (``noack``): an input counts as done, and its offset may be
     # committed, only once its output has been handed to the producer. With faust's
@@ -328,21 +358,23 @@ def build_app(
     @app.agent(topics[names.raw], name="prepare")
     async def prepare(stream: faust.StreamT[bytes]) -> None:
         source = cast("faust.Stream[bytes]", stream).noack()
+        consumed = metrics.consumed.labels(names.raw)
         async for event in source.events():
-            metrics.consumed.labels(names.raw).inc()
+            consumed.inc()
             result = pipeline.prepare(origin_of(event.message))
             if isinstance(result, Output):
                 await publish(result)
             else:
                 key, value = pipeline.encode_prepared(result)
-                await topics[names.prepared].send(key=key, value=value)
+                await send(names.prepared, key, value)
             await source.ack(event)
 
     @app.agent(topics[names.prepared], name="resolve")
     async def resolve(stream: faust.StreamT[bytes]) -> None:
         source = cast("faust.Stream[bytes]", stream).noack()
+        consumed = metrics.consumed.labels(names.prepared)
         async for event in source.events():
-            metrics.consumed.labels(names.prepared).inc()
+            consumed.inc()
             try:
                 article = pipeline.decode_prepared(event.value)
             except ValidationError as exc:

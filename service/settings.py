@@ -98,7 +98,13 @@ class Settings(BaseSettings):
         default="at_least_once",
         description="exactly_once uses Kafka transactions (Apache Kafka; not the embedded broker).",
     )
-    producer_max_batch_bytes: int = Field(default=16384, ge=1, description="Producer batch size.")
+    producer_max_batch_bytes: int = Field(
+        default=1_048_576,
+        ge=1,
+        description="Largest producer batch per partition. aiokafka holds one batch per "
+        "partition while a request is in flight, so a small one caps a hop at a batch "
+        "per round trip.",
+    )
     producer_linger_s: float = Field(
         default=0.005,
         ge=0,
