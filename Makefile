@@ -32,7 +32,7 @@ test-unit: $(STAMP) ## Unit tests only (no broker)
 test-integration: $(STAMP) ## Integration tests only (real embedded broker)
 	$(BIN)/python -m pytest -m integration
 
-bench: $(STAMP) ## The performance table on the embedded broker (~20 min; BENCH_ARGS=--smoke: ~3 min)
+bench: $(STAMP) ## The performance table on the embedded broker (~30 min; BENCH_ARGS=--smoke: ~3 min)
 	$(BIN)/python -m tests.bench $(BENCH_ARGS)
 
 lint: $(STAMP) ## ruff check + format check

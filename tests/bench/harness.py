@@ -24,7 +24,7 @@ import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from kafka import KafkaConsumer, KafkaProducer
 from service.broker import ensure_topics, free_port, local_broker
 from service.runner import stop_process
 from service.settings import Settings
-from service.topics import TopicNames
+from service.topics import SEQUENCER_PARTITIONS, TopicNames
 from tests.bench.articles import Articles
 from tests.bench.machine import describe
 from tests.conftest import WorkerProcess, isolated_settings
@@ -135,19 +135,26 @@ def follower(bootstrap: str, topics: list[str]) -> KafkaConsumer:
 
 @dataclass
 class Collected:
-    """When each output arrived, and the stack's CPU share over the measured span."""
+    """When the stack first wrote anything and when each output arrived, and its CPU share
+    over that span."""
 
+    started: float  # the first record the stack wrote, output or internal
     arrivals: list[float]
     cpu: float | None  # 1.0 = one core
 
     @property
     def rate(self) -> float:
-        """Outputs/s between the 10th and the 90th percentile arrival: the steady state,
-        without the start (the first outputs lag the first inputs) or the tail."""
-        n = len(self.arrivals)
-        lo, hi = n // 10, max(n // 10 + 1, (n * 9) // 10 - 1)
-        span = self.arrivals[hi] - self.arrivals[lo]
-        return (hi - lo) / span if span > 0 else 0.0
+        """Outputs/s from the stack's first write to its last output.
+
+        Start-up and group join are left out: nothing is written before the first
+        record is processed. The span is not trimmed to the middle outputs: a
+        stack with an inner hop (the worker) may prepare most of a backlog before
+        its second half emits much, and the middle outputs would then time that
+        second half alone.
+        """
+        counted = [t for t in self.arrivals if t > self.started]
+        span = self.arrivals[-1] - self.started if self.arrivals else 0.0
+        return len(counted) / span if span > 0 else 0.0
 
 
 def collect(
@@ -156,10 +163,16 @@ def collect(
     processes: list[subprocess.Popen[bytes]],
     timeout: float = 900,
     on_record: Callable[[Any, float], None] | None = None,
+    markers: Set[str] = frozenset(),
 ) -> Collected:
-    """Outputs until ``expected`` arrived; CPU share of the process when there is one."""
+    """Outputs until ``expected`` arrived; CPU share of the process when there is one.
+
+    Records on ``markers`` topics (a stack's inner hop) are not outputs; the first of
+    them, or else the first output, marks when the stack started writing.
+    """
     pid = processes[0].pid if len(processes) == 1 else None
     arrivals: list[float] = []
+    started: float | None = None
     cpu_start = cpu_end = 0.0
     deadline = time.monotonic() + timeout
     while len(arrivals) < expected:
@@ -169,19 +182,21 @@ def collect(
             raise RuntimeError(f"a process under test exited after {len(arrivals)} outputs")
         batches = consumer.poll(timeout_ms=100)
         now = time.monotonic()
-        for records in batches.values():
+        for partition, records in batches.items():
+            if started is None and records:
+                started = now
+                cpu_start = cpu_seconds(pid) if pid else 0.0
+            if partition.topic in markers:
+                continue
             for record in records:
                 if on_record is not None:
                     on_record(record, now)
                 arrivals.append(now)
-                if pid and len(arrivals) == expected // 10 + 1:
-                    cpu_start = cpu_seconds(pid)
-                if pid and len(arrivals) == (expected * 9) // 10:
-                    cpu_end = cpu_seconds(pid)
-    result = Collected(arrivals, None)
-    lo, hi = expected // 10, (expected * 9) // 10 - 1
-    if pid and hi > lo and arrivals[hi] > arrivals[lo]:
-        result.cpu = (cpu_end - cpu_start) / (arrivals[hi] - arrivals[lo])
+    if pid:
+        cpu_end = cpu_seconds(pid)
+    result = Collected(started if started is not None else 0.0, arrivals, None)
+    if pid and arrivals and started is not None and arrivals[-1] > started:
+        result.cpu = (cpu_end - cpu_start) / (arrivals[-1] - started)
     return result
 
 
@@ -290,13 +305,20 @@ class Bench:
         settings = self.worker_settings(self._name("worker"))
         names = TopicNames.from_settings(settings)
         ensure_topics([self.bootstrap], names.external(), settings.partitions)
-        consumer = follower(self.bootstrap, names.outputs())
+        # The inner hop exists before the follower subscribes, as the worker declares it.
+        ensure_topics(
+            [self.bootstrap],
+            [names.prepared],
+            SEQUENCER_PARTITIONS,
+            topic_configs=settings.topic_configs(),
+        )
+        consumer = follower(self.bootstrap, [*names.outputs(), names.prepared])
         try:
             with self.workers(settings, workers, identity) as procs:
                 if feed_when_ready:
                     self.wait_ready(procs)
                 produce(self.bootstrap, names.raw, records)
-                return collect(consumer, len(records), processes(procs))
+                return collect(consumer, len(records), processes(procs), markers={names.prepared})
         finally:
             consumer.close()
 
