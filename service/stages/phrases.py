@@ -258,6 +258,38 @@ _INFLECTIONS: Final[dict[str, tuple[Callable[[str], str], Callable[[str], set[st
 """Per language section: the base a cue word stands for, and the forms it matches."""
 
 
+def _proclitics_by_letter() -> dict[str, tuple[str, ...]]:
+    grouped: dict[str, list[str]] = {}
+    for proclitic in _AR_PROCLITICS:
+        grouped.setdefault(proclitic[0], []).append(proclitic)
+    return {first: tuple(group) for first, group in grouped.items()}
+
+
+_PROCLITICS_BY_LETTER: Final = _proclitics_by_letter()
+
+
+class _StemMemo(dict[str, tuple[str, ...]]):
+    """Word -> what is left after each proclitic it may carry, longest proclitic first.
+
+    Every phrase index looks behind the same proclitics; working them out once per
+    word, not once per word and index, matters because each new word of the stream
+    is looked up in every index.
+    """
+
+    def __missing__(self, form: str) -> tuple[str, ...]:
+        if len(self) >= _LEMMA_MEMO_SIZE:
+            self.clear()
+        stems = self[form] = tuple(
+            form[len(proclitic) :]
+            for proclitic in _PROCLITICS_BY_LETTER.get(form[0], ())
+            if len(form) - len(proclitic) >= 2 and form.startswith(proclitic)
+        )
+        return stems
+
+
+_STEMS: Final = _StemMemo()
+
+
 # --------------------------------------------------------------------------- tokens
 
 _FORM_MEMO_SIZE: Final = 200_000
@@ -423,7 +455,6 @@ class PhraseIndex:
         "_keys",
         "_lemmas",
         "_memo",
-        "_proclitics",
         "_roots",
     )
 
@@ -436,10 +467,6 @@ class PhraseIndex:
         self._memo: dict[str, int] = {}
         self._heads = _Memo(self._head)
         self._begins = FormFlags(self._begins_phrase)
-        proclitics: dict[str, list[str]] = {}
-        for proclitic in _AR_PROCLITICS:
-            proclitics.setdefault(proclitic[0], []).append(proclitic)
-        self._proclitics = {first: tuple(group) for first, group in proclitics.items()}
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -501,11 +528,10 @@ class PhraseIndex:
         forms = self._forms if self._forms is not None else self._compile()
         lemma = forms.get(form)
         if lemma is None:
-            for proclitic in self._proclitics.get(form[0], ()):
-                if len(form) - len(proclitic) >= 2 and form.startswith(proclitic):
-                    lemma = forms.get(form[len(proclitic) :])
-                    if lemma is not None:
-                        break
+            for stem in _STEMS[form]:
+                lemma = forms.get(stem)
+                if lemma is not None:
+                    break
         if len(memo) >= _LEMMA_MEMO_SIZE:
             memo.clear()
         memo[form] = _NO_LEMMA if lemma is None else lemma
