@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from itertools import accumulate
-from typing import Final, NamedTuple, cast
+from typing import Final, NamedTuple, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -31,6 +31,28 @@ from numpy.typing import NDArray
 from service.stages.normalize import normalize_for_matching
 
 # --------------------------------------------------------------------------- words
+
+_MEMO_SIZE: Final = 200_000
+_V = TypeVar("_V")
+
+
+class _Memo(dict[str, _V]):
+    """A dictionary that computes what it lacks, so ``map(memo.__getitem__, words)`` looks
+    up known words in C and calls Python only for new ones. It starts over when full."""
+
+    __slots__ = ("compute", "limit")
+
+    def __init__(self, compute: Callable[[str], _V], limit: int) -> None:
+        super().__init__()
+        self.compute = compute
+        self.limit = limit
+
+    def __missing__(self, key: str) -> _V:
+        if len(self) >= self.limit:
+            self.clear()
+        value = self[key] = self.compute(key)
+        return value
+
 
 _PROBED: Final = frozenset([*range(0x0600, 0x0700), *range(0x0750, 0x0780), *range(0x0870, 0x0900)])
 """Arabic blocks, where normalize_for_matching may drop or remap any character."""
@@ -268,45 +290,29 @@ def _proclitics_by_letter() -> dict[str, tuple[str, ...]]:
 _PROCLITICS_BY_LETTER: Final = _proclitics_by_letter()
 
 
-class _StemMemo(dict[str, tuple[str, ...]]):
-    """Word -> what is left after each proclitic it may carry, longest proclitic first.
+def _stems_of(form: str) -> tuple[str, ...]:
+    """What is left of ``form`` after each proclitic it may carry, longest proclitic first.
 
-    Every phrase index looks behind the same proclitics; working them out once per
-    word, not once per word and index, matters because each new word of the stream
-    is looked up in every index.
+    Every phrase index looks behind the same proclitics; ``_STEMS`` works them out once
+    per word, not once per word and index: each new word of the stream meets every index.
     """
-
-    def __missing__(self, form: str) -> tuple[str, ...]:
-        if len(self) >= _LEMMA_MEMO_SIZE:
-            self.clear()
-        stems = self[form] = tuple(
-            form[len(proclitic) :]
-            for proclitic in _PROCLITICS_BY_LETTER.get(form[0], ())
-            if len(form) - len(proclitic) >= 2 and form.startswith(proclitic)
-        )
-        return stems
+    return tuple(
+        form[len(proclitic) :]
+        for proclitic in _PROCLITICS_BY_LETTER.get(form[0], ())
+        if len(form) - len(proclitic) >= 2 and form.startswith(proclitic)
+    )
 
 
-_STEMS: Final = _StemMemo()
+_STEMS: Final = _Memo(_stems_of, _MEMO_SIZE)
 
 
 # --------------------------------------------------------------------------- tokens
 
+_form_memo: Final = _Memo(_matching_form, _MEMO_SIZE)
+"""Raw word -> matching form, filled as articles are read: news vocabulary repeats."""
+
 _FORM_MEMO_SIZE: Final = 200_000
-
-
-class _FormMemo(dict[str, str]):
-    """Raw word -> matching form, filled as articles are read: news vocabulary repeats.
-    Computing what it lacks lets ``map`` look up known words without a Python loop."""
-
-    def __missing__(self, word: str) -> str:
-        if len(self) >= _FORM_MEMO_SIZE:
-            self.clear()
-        form = self[word] = _matching_form(word)
-        return form
-
-
-_form_memo: Final = _FormMemo()
+"""The vocabulary numbers at most this many forms, then starts over."""
 
 
 class _Vocabulary(dict[str, int]):
@@ -436,7 +442,6 @@ class PhraseError(ValueError):
 
 
 _NO_LEMMA: Final = -1
-_LEMMA_MEMO_SIZE: Final = 200_000
 
 
 class PhraseIndex:
@@ -465,7 +470,7 @@ class PhraseIndex:
         self._forms: dict[str, int] | None = None
         self._roots: dict[int, _Node] = {}
         self._memo: dict[str, int] = {}
-        self._heads = _Memo(self._head)
+        self._heads: _Memo[_Node | None] = _Memo(self._head, _MEMO_SIZE)
         self._begins = FormFlags(self._begins_phrase)
 
     def __len__(self) -> int:
@@ -511,7 +516,7 @@ class PhraseIndex:
             node.key = key
         self._roots = roots
         self._memo = {}
-        self._heads = _Memo(self._head)
+        self._heads = _Memo(self._head, _MEMO_SIZE)
         self._begins.reset()
         self._forms = forms
         return forms
@@ -532,7 +537,7 @@ class PhraseIndex:
                 lemma = forms.get(stem)
                 if lemma is not None:
                     break
-        if len(memo) >= _LEMMA_MEMO_SIZE:
+        if len(memo) >= _MEMO_SIZE:
             memo.clear()
         memo[form] = _NO_LEMMA if lemma is None else lemma
         return memo[form]
@@ -571,23 +576,6 @@ class PhraseIndex:
                 hits.append(Hit(key, i, last, starts[i], ends[last]))
                 free = last + 1
         return hits
-
-
-class _Memo(dict[str, "_Node | None"]):
-    """A dictionary that computes what it lacks, so ``map(memo.__getitem__, words)`` looks
-    up known words in C and calls Python only for new ones."""
-
-    __slots__ = ("compute",)
-
-    def __init__(self, compute: Callable[[str], _Node | None]) -> None:
-        super().__init__()
-        self.compute = compute
-
-    def __missing__(self, form: str) -> _Node | None:
-        if len(self) >= _LEMMA_MEMO_SIZE:
-            self.clear()
-        value = self[form] = self.compute(form)
-        return value
 
 
 class _Node:
