@@ -26,7 +26,7 @@ from pydantic import ValidationError
 
 from service.broker import ensure_topics
 from service.consumer import CountingFlowControl, SafeOffsetsTransport
-from service.metrics import CONTENT_TYPE, Metrics
+from service.metrics import CONTENT_TYPE, Children, Metrics
 from service.pipeline import Origin, Output, Pipeline
 from service.settings import Settings
 from service.stages.dedup_index import DedupIndex, Entry
@@ -277,19 +277,6 @@ class BrokerWatch:
         return up
 
 
-class _Children(dict[str, Any]):
-    """A labelled metric's children by label value, looked up once each: ``labels()``
-    costs more than the observation itself on the per-record path."""
-
-    def __init__(self, labels: Callable[[str], Any]) -> None:
-        super().__init__()
-        self._labels = labels
-
-    def __missing__(self, value: str) -> Any:
-        child = self[value] = self._labels(value)
-        return child
-
-
 def _warn_if_undelivered(delivery: asyncio.Future[Any]) -> None:
     """A record the producer gave up on after its retries, logged as faust logs it."""
     if not delivery.cancelled() and delivery.exception() is not None:
@@ -325,9 +312,9 @@ def build_app(
     dedup = IndexState(pipeline, table)
 
     stage_publish = metrics.stage_duration.labels("publish")
-    produced = _Children(metrics.produced.labels)
-    ingest_latency = _Children(metrics.ingest_latency.labels)
-    fetch_latency = _Children(metrics.fetch_latency.labels)
+    produced = Children(metrics.produced.labels)
+    ingest_latency = Children(metrics.ingest_latency.labels)
+    fetch_latency = Children(metrics.fetch_latency.labels)
 
     async def send(topic: str, key: bytes | None, value: bytes) -> None:
         """Hand a record to faust's producer.

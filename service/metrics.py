@@ -8,6 +8,9 @@ duplicate methods, never ids, URLs or article text.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from prometheus_client import (
     CollectorRegistry,
     Counter,
@@ -35,6 +38,19 @@ _FETCH_BUCKETS = (
 )  # fmt: skip
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Children(dict[str, Any]):
+    """A labelled metric's children by label value, looked up once each: ``labels()``
+    costs more than the observation itself on the per-record path."""
+
+    def __init__(self, labels: Callable[[str], Any]) -> None:
+        super().__init__()
+        self._labels = labels
+
+    def __missing__(self, value: str) -> Any:
+        child = self[value] = self._labels(value)
+        return child
 
 
 class Metrics:

@@ -50,7 +50,7 @@ from schemas.models import (
 )
 from service import __version__
 from service.budget import BudgetExceeded, time_budget
-from service.metrics import Metrics
+from service.metrics import Children, Metrics
 from service.settings import Settings
 from service.stages.classify import classify, configure_classifier
 from service.stages.decode import DecodeError, decode_record, decode_text
@@ -170,6 +170,7 @@ class Pipeline:
     ) -> None:
         self.settings = settings
         self.metrics = metrics if metrics is not None else Metrics()
+        self._stage_durations = Children(self.metrics.stage_duration.labels)
         self.clock = clock
         self.dedup_config = settings.dedup_config()
         self.version = f"{PIPELINE_VERSION}+{configure_classifier(settings.classifier_data_dir)}"
@@ -207,7 +208,7 @@ class Pipeline:
             self._observe(stage, time.perf_counter() - start)
 
     def _observe(self, stage: str, seconds: float) -> None:
-        self.metrics.stage_duration.labels(stage).observe(seconds)
+        self._stage_durations[stage].observe(seconds)
 
     # ------------------------------------------------------------------ halves
 
